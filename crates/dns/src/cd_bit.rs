@@ -1,0 +1,28 @@
+//! Sets the CD (checking disabled) bit on every query sent upstream.
+//!
+//! hickory's validator clears CD on the queries it sends (`DnssecDnsHandle::send`), which works
+//! only behind a resolver that does not validate: an ordinary validating resolver (the one a
+//! user already has in /etc/resolv.conf) answers bogus data with SERVFAIL, and mailtrust could
+//! no longer tell "bogus" from "server broken". RFC 6840 §5.9 says a validating stub should set
+//! CD and validate itself; this wrapper sits between hickory's validator and the name server
+//! pool and does exactly that.
+
+use hickory_net::xfer::DnsHandle;
+use hickory_proto::op::DnsRequest;
+
+#[derive(Clone)]
+pub(crate) struct CdBit<H>(pub H);
+
+impl<H: DnsHandle> DnsHandle for CdBit<H> {
+    type Response = H::Response;
+    type Runtime = H::Runtime;
+
+    fn is_verifying_dnssec(&self) -> bool {
+        self.0.is_verifying_dnssec()
+    }
+
+    fn send(&self, mut request: DnsRequest) -> Self::Response {
+        request.metadata.checking_disabled = true;
+        self.0.send(request)
+    }
+}

@@ -1,0 +1,29 @@
+//! mailtrust's DNS resolver.
+//!
+//! Every answer carries how it was obtained: an [`Outcome`] (records, NXDOMAIN, NODATA, SERVFAIL,
+//! REFUSED, timeout) and a [`DnssecStatus`] (secure, insecure, bogus with a reason,
+//! indeterminate). A timeout or SERVFAIL never comes out as "no such record" nor as "bogus": the
+//! audit later turns those into "inconclusive", never into "missing".
+//!
+//! Validation is done here, from a trust anchor down, on top of hickory's DNSSEC validator. The
+//! queries go upstream with the CD bit set (RFC 6840 §5.9) so that an ordinary validating
+//! resolver hands bogus data over for mailtrust to judge instead of turning it into SERVFAIL.
+//! The chain of trust shown to users comes from mailtrust's own walk (see [`chain`]).
+#![forbid(unsafe_code)]
+
+pub mod anchor;
+pub mod answer;
+mod cd_bit;
+pub mod chain;
+pub mod config;
+pub mod present;
+pub mod qtype;
+pub mod resolver;
+pub mod txt;
+
+pub use anchor::{TrustAnchorError, TrustAnchorSet};
+pub use answer::{Answer, BogusReason, DnssecStatus, Outcome, RecordEntry};
+pub use chain::{Chain, ZoneLink, ZoneStatus};
+pub use config::{ResolverConfig, Upstream};
+pub use qtype::QueryType;
+pub use resolver::{Resolver, ResolverError};
