@@ -1,0 +1,117 @@
+//! The mailtrust lab: real servers (Knot DNS, Unbound; later Postfix, Dovecot, nginx) started in a
+//! network namespace of their own, loopback only, so that they can bind the real ports (53, 25,
+//! 443, ...) that MX records, delegations and TLSA owner names cannot redirect, and so that no
+//! lab traffic can leave the machine.
+//!
+//! API contract used by `crates/cli` (keep these signatures; add freely):
+//! - [`up`] starts a lab whose state lives in `opts.state` and returns [`LabInfo`] (also written
+//!   to `<state>/lab.json`).
+//! - [`load`] reads `<state>/lab.json` of a running lab.
+//! - [`down`] stops everything recorded in `<state>` (by PID) and removes the namespace; it works
+//!   after a crash of `up` half-way through, and is idempotent.
+//! - [`exec`] runs a command inside the lab's namespace and returns its exit status.
+//! - [`serve_lame`] is the body of the hidden `mailtrust lab serve-lame` command: it binds UDP and
+//!   TCP sockets and reads queries without ever answering (a lame name server).
+//!
+//! See `lab/README.md` for the scenario format and how to use the lab by hand.
+
+#![forbid(unsafe_code)]
+
+mod command;
+mod dnssec;
+mod error;
+mod knot;
+mod lame;
+mod lifecycle;
+mod masterfile;
+mod netns;
+mod prereq;
+mod process;
+mod readiness;
+mod scenario;
+mod topology;
+mod tsig;
+mod unbound;
+mod zone;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::LabError;
+pub use scenario::DnssecState;
+
+/// What `mailtrust lab up` needs to know.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Directory for all lab state (configs, keys, zone files, PIDs, logs).
+    pub state: PathBuf,
+    /// Extra scenario directories, read after the built-in `lab/scenarios`.
+    pub scenario_dirs: Vec<PathBuf>,
+    /// The command (program and leading arguments) that runs [`serve_lame`] with `--listen
+    /// ADDR:PORT` arguments appended; the CLI passes `[<mailtrust>, "lab", "serve-lame"]`.
+    pub lame_server_cmd: Vec<OsString>,
+}
+
+/// Where the lab's pieces are. Serialised as the JSON of `mailtrust lab up --json`; later issues
+/// add fields, never change these.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabInfo {
+    pub netns: String,
+    /// The non-validating recursive resolver (Unbound, `module-config: "iterator"`), `IP:PORT`.
+    pub resolver: String,
+    /// A validating recursive resolver (Unbound, `module-config: "validator iterator"`, the lab
+    /// root as trust anchor), `IP:PORT`: a cross-check, and "the resolver a user already has".
+    pub validating_resolver: String,
+    pub trust_anchor: TrustAnchorFile,
+    pub ca: Option<PathBuf>,
+    pub zones: Vec<ZoneInfo>,
+    pub services: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustAnchorFile {
+    pub path: PathBuf,
+    /// Always "dnskey": DNSKEY records in zone-file syntax.
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ZoneInfo {
+    pub name: String,
+    /// signed | unsigned | expired | bad-ds | lame
+    pub dnssec: String,
+    pub primary: String,
+    pub tsig: Option<serde_json::Value>,
+}
+
+/// Starts a lab whose state lives in `opts.state` (keys children-first, then all servers, then readiness probes).
+///
+/// Fails with [`LabError::AlreadyRunning`] if a lab already runs there: stopping someone's lab
+/// implicitly would be a surprise. On any failure half-way, what was started is stopped again.
+pub fn up(opts: &LabOptions) -> Result<LabInfo, LabError> {
+    lifecycle::up(opts)
+}
+
+/// Reads `<state>/lab.json` of a running lab.
+pub fn load(state: &Path) -> Result<LabInfo, LabError> {
+    lifecycle::load(state)
+}
+
+/// Stops everything recorded in `state` and deletes the namespace; idempotent.
+pub fn down(state: &Path) -> Result<(), LabError> {
+    lifecycle::down(state)
+}
+
+/// Runs `cmd` inside the lab's namespace, stdio inherited, and returns its exit status.
+pub fn exec(state: &Path, cmd: &[OsString]) -> Result<ExitStatus, LabError> {
+    lifecycle::exec(state, cmd)
+}
+
+/// Serves as a lame name server on each `ADDR:PORT` of `listen` (UDP and TCP): reads queries,
+/// never answers, never closes. Runs until killed.
+pub fn serve_lame(listen: &[String]) -> Result<(), LabError> {
+    lame::serve(listen)
+}

@@ -1,0 +1,532 @@
+//! `up`, `down`, `load`, `exec`: putting the pieces together in the right order.
+//!
+//! Order of `up`: keys first, children before parents (each parent's zone file carries its
+//! children's DS), then all servers at once, then wait until each answers as it should.
+//! Everything runs in one namespace; every PID is recorded as soon as it exists, so `down` can
+//! clean up after a crash of `up` at any point.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use crate::command::{Tools, run};
+use crate::dnssec::{self, LdnsKey};
+use crate::error::{IoContext, LabError};
+use crate::knot::{KnotInstance, KnotZone};
+use crate::process::{self, Spawned};
+use crate::readiness::{self, Probe};
+use crate::scenario::{self, DnssecState, Scenario};
+use crate::topology::{self, socket};
+use crate::tsig::TsigKey;
+use crate::unbound::{Role, UnboundInstance};
+use crate::zone::{self, Delegation};
+use crate::{LabInfo, LabOptions, TrustAnchorFile, ZoneInfo, netns, prereq};
+
+/// How long `up` waits for all servers to answer (Knot signs at load; a second is typical).
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Generated content of a state directory; `up` removes and rebuilds exactly these, so other
+/// files a user keeps there are left alone.
+const GENERATED: &[&str] = &[
+    "knot",
+    "unbound",
+    "keys",
+    "logs",
+    "pids",
+    "trust-anchor.key",
+    "lab.json",
+    "netns",
+];
+
+/// Paths inside a state directory.
+#[derive(Debug, Clone)]
+struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    fn pids(&self) -> PathBuf {
+        self.root.join("pids")
+    }
+    fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    fn keys(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+    fn lab_json(&self) -> PathBuf {
+        self.root.join("lab.json")
+    }
+    fn netns_file(&self) -> PathBuf {
+        self.root.join("netns")
+    }
+    fn trust_anchor(&self) -> PathBuf {
+        self.root.join("trust-anchor.key")
+    }
+    fn root_hints(&self) -> PathBuf {
+        self.root.join("unbound").join("root.hints")
+    }
+
+    /// The namespace of this state dir: as recorded by `up`, else derived from the path.
+    fn netns(&self) -> String {
+        std::fs::read_to_string(self.netns_file())
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| netns::name_for(&self.root))
+    }
+}
+
+/// The scenario directories in reading order: the built-in one (optional at run time: an
+/// installed binary may not have the source tree), then the user's (required).
+fn scenario_dirs(opts: &LabOptions) -> Vec<(PathBuf, bool)> {
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/scenarios");
+    let builtin = builtin.canonicalize().unwrap_or(builtin);
+    std::iter::once((builtin, false))
+        .chain(opts.scenario_dirs.iter().map(|d| (d.clone(), true)))
+        .collect()
+}
+
+fn write(path: &Path, text: &str) -> Result<(), LabError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).context(|| format!("cannot write {}", path.display()))
+}
+
+fn mkdirs(dirs: &[PathBuf]) -> Result<(), LabError> {
+    for dir in dirs {
+        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Starts the lab. If a lab already runs in `opts.state`, this is an error (stop it with
+/// `down` first); leftovers of a crashed lab are cleaned up first. If anything fails half-way,
+/// what was started is stopped again before the error is returned.
+pub(crate) fn up(opts: &LabOptions) -> Result<LabInfo, LabError> {
+    let tools = prereq::check()?;
+    std::fs::create_dir_all(&opts.state)
+        .context(|| format!("cannot create state directory {}", opts.state.display()))?;
+    let root = opts
+        .state
+        .canonicalize()
+        .context(|| format!("cannot resolve state directory {}", opts.state.display()))?;
+    let state = StateDir { root };
+    let name = state.netns();
+    let alive = process::records(&state.pids())
+        .iter()
+        .any(|(_, r)| process::is_alive(r));
+    if alive || netns::exists(&name) {
+        return Err(LabError::AlreadyRunning {
+            state: state.root.clone(),
+            netns: name,
+        });
+    }
+    for entry in GENERATED {
+        let path = state.root.join(entry);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if path.exists() {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        };
+        removed.context(|| format!("cannot remove old {}", path.display()))?;
+    }
+    let name = netns::name_for(&state.root);
+    mkdirs(&[state.pids(), state.logs(), state.keys()])?;
+    write(&state.netns_file(), &format!("{name}\n"))?;
+    let started = netns::create(&tools.ip, &name).and_then(|()| build(&tools, &state, &name, opts));
+    match started {
+        Ok(info) => Ok(info),
+        Err(e) => {
+            tracing::warn!(error = %e, "lab up failed; stopping what was started");
+            if let Err(cleanup) = down(&state.root) {
+                tracing::warn!(error = %cleanup, "cleanup after failed up also failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What `build` plans for one scenario zone.
+struct Planned<'a> {
+    scenario: &'a Scenario,
+    delegation: Delegation,
+}
+
+fn build(
+    tools: &Tools,
+    state: &StateDir,
+    name: &str,
+    opts: &LabOptions,
+) -> Result<LabInfo, LabError> {
+    let scenarios = scenario::load(&scenario_dirs(opts))?;
+    let tsig = TsigKey::generate()?;
+
+    let mut root_knot = KnotInstance::new(topology::ROOT, &state.root);
+    let mut test_knot = KnotInstance::new(topology::TEST, &state.root);
+    let mut scen_knot = KnotInstance::new(topology::SCENARIOS, &state.root);
+    root_knot.zones.push(KnotZone {
+        domain: ".".into(),
+        file: root_knot.zone_file("."),
+        signing: true,
+        updatable: false,
+    });
+    test_knot.zones.push(KnotZone {
+        domain: "test.".into(),
+        file: test_knot.zone_file("test."),
+        signing: true,
+        updatable: false,
+    });
+    let mut planned = Vec::new();
+    for s in &scenarios {
+        let state_of = s.header.dnssec;
+        if state_of != DnssecState::Lame {
+            scen_knot.zones.push(KnotZone {
+                domain: s.zone.clone(),
+                file: scen_knot.zone_file(&s.zone),
+                signing: state_of.knot_signs(),
+                updatable: state_of.updatable(),
+            });
+        }
+        planned.push(Planned {
+            scenario: s,
+            delegation: zone::delegation(s)?,
+        });
+    }
+    for k in [&root_knot, &test_knot, &scen_knot] {
+        mkdirs(&[k.storage(), k.rundir(), k.dir.join("zones")])?;
+        write(&k.config_path(), &k.config(Some(&tsig)))?;
+    }
+
+    // Children first: scenario zones, their keys and DS.
+    for p in &mut planned {
+        let s = p.scenario;
+        let text = zone::scenario_zone(s);
+        let file = scen_knot.zone_file(&s.zone);
+        match s.header.dnssec {
+            DnssecState::Signed => {
+                p.delegation.ds = dnssec::knot_keys(tools, &scen_knot.config_path(), &s.zone)?;
+                write(&file, &text)?;
+            }
+            DnssecState::BadDs => {
+                dnssec::knot_keys(tools, &scen_knot.config_path(), &s.zone)?;
+                // The DS of a key the zone never publishes: the chain breaks at the DS.
+                let stray =
+                    LdnsKey::generate(tools, &state.keys().join("stray-ds"), &s.zone, true)?;
+                p.delegation.ds = stray.ds()?;
+                write(&file, &text)?;
+            }
+            DnssecState::Expired => {
+                let dir = state.keys().join(s.zone.trim_end_matches('.'));
+                let ksk = LdnsKey::generate(tools, &dir, &s.zone, true)?;
+                let zsk = LdnsKey::generate(tools, &dir, &s.zone, false)?;
+                let unsigned = dir.join("zone.unsigned");
+                write(&unsigned, &text)?;
+                dnssec::sign_expired(tools, &s.zone, &unsigned, &file, &zsk, &ksk)?;
+                p.delegation.ds = ksk.ds()?;
+            }
+            DnssecState::Unsigned => write(&file, &text)?,
+            DnssecState::Lame => {}
+        }
+    }
+    let delegations: Vec<Delegation> = planned.iter().map(|p| p.delegation.clone()).collect();
+    let test_ds = dnssec::knot_keys(tools, &test_knot.config_path(), "test.")?;
+    write(
+        &test_knot.zone_file("test."),
+        &zone::test_zone(&delegations),
+    )?;
+    // The root's own DS goes nowhere: the root is the trust anchor (its DNSKEY, below).
+    dnssec::knot_keys(tools, &root_knot.config_path(), ".")?;
+    write(&root_knot.zone_file("."), &zone::root_zone(&test_ds))?;
+    let anchors = dnssec::knot_ksk_dnskeys(tools, &root_knot.config_path(), ".")?;
+    write(&state.trust_anchor(), &(anchors.join("\n") + "\n"))?;
+
+    let resolvers = [
+        UnboundInstance::new(Role::Iterator, &state.root),
+        UnboundInstance::new(Role::Validator, &state.root),
+    ];
+    write(&state.root_hints(), &zone::root_hints())?;
+    for u in &resolvers {
+        write(
+            &u.config_path(),
+            &u.config(&state.root_hints(), &state.trust_anchor()),
+        )?;
+        run(Command::new(&tools.unbound_checkconf).arg(u.config_path()))?;
+    }
+
+    // Start everything; PIDs are recorded by `spawn` as they appear.
+    let mut spawned: Vec<Spawned> = Vec::new();
+    let mut start = |id: &str, argv: Vec<OsString>| -> Result<(), LabError> {
+        spawned.push(process::spawn(
+            tools,
+            name,
+            &state.pids(),
+            &state.logs(),
+            id,
+            &argv,
+        )?);
+        Ok(())
+    };
+    for k in [&root_knot, &test_knot, &scen_knot] {
+        if !k.zones.is_empty() {
+            start(
+                k.server.id,
+                vec![
+                    tools.knotd.clone().into(),
+                    "-c".into(),
+                    k.config_path().into(),
+                ],
+            )?;
+        }
+    }
+    let lame_needed = scenarios
+        .iter()
+        .any(|s| s.header.dnssec == DnssecState::Lame);
+    if lame_needed {
+        if opts.lame_server_cmd.is_empty() {
+            return Err(LabError::Other(
+                "a lame scenario needs LabOptions.lame_server_cmd (the serve-lame command)".into(),
+            ));
+        }
+        let mut argv = opts.lame_server_cmd.clone();
+        for addr in [topology::LAME.v4, topology::LAME.v6] {
+            argv.push("--listen".into());
+            argv.push(socket(addr).into());
+        }
+        start(topology::LAME.id, argv)?;
+    }
+    for u in &resolvers {
+        start(
+            u.role.id(),
+            vec![
+                tools.unbound.clone().into(),
+                "-d".into(),
+                "-c".into(),
+                u.config_path().into(),
+            ],
+        )?;
+    }
+
+    let log = |id: &str| state.logs().join(format!("{id}.log"));
+    let mut probes = vec![
+        authoritative_probe(
+            topology::ROOT.id,
+            topology::ROOT.v4,
+            ".",
+            true,
+            log(topology::ROOT.id),
+        ),
+        authoritative_probe(
+            topology::TEST.id,
+            topology::TEST.v4,
+            "test.",
+            true,
+            log(topology::TEST.id),
+        ),
+    ];
+    for s in &scenarios {
+        if s.header.dnssec != DnssecState::Lame {
+            let signed = s.header.dnssec != DnssecState::Unsigned;
+            probes.push(authoritative_probe(
+                topology::SCENARIOS.id,
+                topology::SCENARIOS.v4,
+                &s.zone,
+                signed,
+                log(topology::SCENARIOS.id),
+            ));
+        }
+    }
+    readiness::wait(tools, name, probes, &mut spawned, READY_TIMEOUT)?;
+    let resolver_probes = vec![
+        Probe {
+            what: format!("{} on {}", Role::Iterator.id(), topology::RESOLVER_V4),
+            server: topology::RESOLVER_V4,
+            qname: "test.".into(),
+            qtype: "SOA",
+            authoritative: false,
+            expect_rrsig: true,
+            expect_ad: false,
+            log: log(Role::Iterator.id()),
+            fatal_log_marker: None,
+        },
+        Probe {
+            what: format!("{} on {}", Role::Validator.id(), topology::VALIDATING_V4),
+            server: topology::VALIDATING_V4,
+            qname: "test.".into(),
+            qtype: "SOA",
+            authoritative: false,
+            expect_rrsig: true,
+            expect_ad: true,
+            log: log(Role::Validator.id()),
+            fatal_log_marker: None,
+        },
+    ];
+    readiness::wait(tools, name, resolver_probes, &mut spawned, READY_TIMEOUT)?;
+
+    let info = lab_info(state, name, &planned, &tsig, &spawned);
+    let json = serde_json::to_string_pretty(&info).map_err(|source| LabError::Json {
+        path: state.lab_json(),
+        source,
+    })?;
+    write(&state.lab_json(), &(json + "\n"))?;
+    Ok(info)
+}
+
+fn authoritative_probe(
+    id: &str,
+    server: &'static str,
+    zone: &str,
+    signed: bool,
+    log: PathBuf,
+) -> Probe {
+    Probe {
+        what: format!("{id} serving {zone}"),
+        server,
+        qname: zone.to_string(),
+        qtype: "SOA",
+        authoritative: true,
+        expect_rrsig: signed,
+        expect_ad: false,
+        log,
+        fatal_log_marker: Some(format!("error: [{zone}]")),
+    }
+}
+
+fn lab_info(
+    state: &StateDir,
+    name: &str,
+    planned: &[Planned<'_>],
+    tsig: &TsigKey,
+    spawned: &[Spawned],
+) -> LabInfo {
+    let mut zones = vec![
+        ZoneInfo {
+            name: ".".into(),
+            dnssec: DnssecState::Signed.as_str().into(),
+            primary: socket(topology::ROOT.v4),
+            tsig: None,
+        },
+        ZoneInfo {
+            name: "test.".into(),
+            dnssec: DnssecState::Signed.as_str().into(),
+            primary: socket(topology::TEST.v4),
+            tsig: None,
+        },
+    ];
+    for p in planned {
+        let dnssec = p.scenario.header.dnssec;
+        let primary = if dnssec == DnssecState::Lame {
+            topology::LAME.v4
+        } else {
+            topology::SCENARIOS.v4
+        };
+        zones.push(ZoneInfo {
+            name: p.scenario.zone.clone(),
+            dnssec: dnssec.as_str().into(),
+            primary: socket(primary),
+            tsig: dnssec.updatable().then(|| tsig.to_json()),
+        });
+    }
+    let services = spawned
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.record.name,
+                "pid": s.record.pid,
+                "log": s.record.log,
+            })
+        })
+        .collect();
+    LabInfo {
+        netns: name.to_string(),
+        resolver: socket(topology::RESOLVER_V4),
+        validating_resolver: socket(topology::VALIDATING_V4),
+        trust_anchor: TrustAnchorFile {
+            path: state.trust_anchor(),
+            format: "dnskey".into(),
+        },
+        ca: None,
+        zones,
+        services,
+    }
+}
+
+/// Stops everything recorded in `state` and deletes the namespace. Idempotent; works on the
+/// leftovers of a crashed `up`. Logs, configs and keys stay for post-mortems (the next `up`
+/// replaces them).
+pub(crate) fn down(state: &Path) -> Result<(), LabError> {
+    let Ok(root) = state.canonicalize() else {
+        return Ok(()); // No state directory: nothing was ever started there.
+    };
+    let state = StateDir { root };
+    let name = state.netns();
+    let records = process::records(&state.pids());
+    let survivors = process::stop(&records.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>());
+    if netns::exists(&name) {
+        let ip = prereq::find_ip()?;
+        // Anything else still inside (started by a crashed `up` before its PID was recorded,
+        // or by `lab exec`) would keep using a namespace that is about to disappear.
+        let strays = netns::pids(&ip, &name)?;
+        if !strays.is_empty() {
+            tracing::info!(?strays, netns = %name, "stopping processes left in the namespace");
+            process::stop_pids(&strays);
+        }
+        netns::delete(&ip, &name)?;
+    }
+    if !survivors.is_empty() {
+        return Err(LabError::Other(format!(
+            "could not stop {} (even with SIGKILL)",
+            survivors.join(", ")
+        )));
+    }
+    for (path, _) in records {
+        let _ = std::fs::remove_file(path);
+    }
+    for path in [state.lab_json(), state.netns_file()] {
+        if path.exists() {
+            std::fs::remove_file(&path).context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads `lab.json` of a running lab.
+pub(crate) fn load(state: &Path) -> Result<LabInfo, LabError> {
+    let path = state.join("lab.json");
+    let bytes = std::fs::read(&path).map_err(|e| LabError::NotRunning {
+        state: state.to_path_buf(),
+        reason: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let info: LabInfo =
+        serde_json::from_slice(&bytes).map_err(|source| LabError::Json { path, source })?;
+    if !netns::exists(&info.netns) {
+        return Err(LabError::NotRunning {
+            state: state.to_path_buf(),
+            reason: format!("its network namespace {} is gone", info.netns),
+        });
+    }
+    Ok(info)
+}
+
+/// Runs `cmd` inside the lab's namespace with inherited stdio.
+pub(crate) fn exec(state: &Path, cmd: &[OsString]) -> Result<ExitStatus, LabError> {
+    let Some((program, args)) = cmd.split_first() else {
+        return Err(LabError::Other("lab exec needs a command to run".into()));
+    };
+    let info = load(state)?;
+    let ip = prereq::find_ip()?;
+    let mut command = Command::new(&ip);
+    command
+        .args(["netns", "exec", info.netns.as_str()])
+        .arg(program)
+        .args(args);
+    command.status().map_err(|source| LabError::Io {
+        context: format!("cannot run `{}`", crate::command::describe(&command)),
+        source,
+    })
+}

@@ -1,0 +1,65 @@
+//! Up-front checks, so that a missing package or privilege is one clear line instead of a
+//! failure deep inside `up`.
+
+use crate::command::{Tools, find_program};
+use crate::error::LabError;
+
+/// Which package provides each program, for the error message.
+const PROGRAMS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("setsid", "util-linux"),
+    ("knotd", "knot"),
+    ("keymgr", "knot"),
+    ("kdig", "knot-dnsutils"),
+    ("unbound", "unbound"),
+    ("unbound-checkconf", "unbound"),
+    ("ldns-keygen", "ldnsutils"),
+    ("ldns-signzone", "ldnsutils"),
+];
+
+/// Checks that we run as root (network namespaces and port 53 need it) and that every program
+/// the lab starts is installed; returns their paths.
+pub(crate) fn check() -> Result<Tools, LabError> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(LabError::Prerequisite(
+            "the lab must run as root (it creates a network namespace and binds port 53)".into(),
+        ));
+    }
+    let missing: Vec<String> = PROGRAMS
+        .iter()
+        .filter(|(name, _)| find_program(name).is_none())
+        .map(|(name, package)| format!("{name} (package {package})"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(LabError::Prerequisite(format!(
+            "the lab needs programs that are not installed: {}; `bin/test` installs them",
+            missing.join(", ")
+        )));
+    }
+    let path = |name: &str| {
+        find_program(name).ok_or_else(|| {
+            LabError::Prerequisite(format!("{name} disappeared while checking prerequisites"))
+        })
+    };
+    Ok(Tools {
+        ip: path("ip")?,
+        setsid: path("setsid")?,
+        knotd: path("knotd")?,
+        keymgr: path("keymgr")?,
+        kdig: path("kdig")?,
+        unbound: path("unbound")?,
+        unbound_checkconf: path("unbound-checkconf")?,
+        ldns_keygen: path("ldns-keygen")?,
+        ldns_signzone: path("ldns-signzone")?,
+    })
+}
+
+/// Only `ip` is needed to stop a lab or run a command in it.
+pub(crate) fn find_ip() -> Result<std::path::PathBuf, LabError> {
+    find_program("ip").ok_or_else(|| {
+        LabError::Prerequisite(
+            "the lab needs `ip` (package iproute2), which is not installed; `bin/test` installs it"
+                .into(),
+        )
+    })
+}

@@ -1,0 +1,93 @@
+//! The lab's TSIG key (RFC 8945): one HMAC-SHA256 key allowed to send RFC 2136 updates to the
+//! scenario zones, so that key-management code can publish records in the lab.
+
+use std::io::Read;
+
+use crate::error::{IoContext, LabError};
+
+/// The key's name as it appears in TSIG records and in Knot's config.
+pub(crate) const KEY_NAME: &str = "mailtrust-lab-update";
+pub(crate) const ALGORITHM: &str = "hmac-sha256";
+
+#[derive(Debug, Clone)]
+pub(crate) struct TsigKey {
+    pub name: String,
+    pub algorithm: String,
+    /// Base64 of the secret, as Knot, knsupdate and hickory take it.
+    pub secret: String,
+}
+
+impl TsigKey {
+    /// A fresh key with 32 random bytes (the HMAC-SHA256 output size, RFC 8945 §6).
+    pub(crate) fn generate() -> Result<TsigKey, LabError> {
+        let mut secret = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut secret))
+            .context(|| "cannot read /dev/urandom for the TSIG secret".into())?;
+        Ok(TsigKey {
+            name: KEY_NAME.into(),
+            algorithm: ALGORITHM.into(),
+            secret: base64(&secret),
+        })
+    }
+
+    /// The shape reported in `LabInfo.zones[].tsig`.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "algorithm": self.algorithm,
+            "name": self.name,
+            "secret": self.secret,
+        })
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 §4). Small enough not to need a dependency.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_rfc4648_vectors() {
+        // RFC 4648 §10.
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn generated_key_has_32_byte_secret() {
+        let key = TsigKey::generate().expect("urandom");
+        assert_eq!(key.secret.len(), 44);
+        assert_eq!(key.to_json()["algorithm"], "hmac-sha256");
+    }
+}
