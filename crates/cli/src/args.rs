@@ -1,0 +1,124 @@
+//! Command-line arguments.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+use mailtrust_dns::{QueryType, Upstream};
+
+/// mailtrust checks and runs the parts that make email trustworthy (NIST SP 800-177): SPF, DKIM
+/// and DMARC, DNSSEC under all of it, TLS on every hop, S/MIME, and the keys behind them.
+#[derive(Debug, Parser)]
+#[command(name = "mailtrust", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v, -vv, -vvv). MAILTRUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Look at DNS the way mailtrust sees it: records, outcome, DNSSEC status and chain of trust.
+    #[command(subcommand)]
+    Dns(DnsCommand),
+    /// Run the lab: real DNS servers in a private network namespace, for tests and demos.
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Look up NAME TYPE, validate it from the trust anchor down, and show how it was decided.
+    ///
+    /// Exit status: 0 an answer (records, NXDOMAIN or NODATA) that is not bogus; 1 the answer is
+    /// bogus; 2 usage or setup error; 3 no usable answer (timeout, SERVFAIL, REFUSED).
+    Lookup(LookupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LookupArgs {
+    /// The name to look up (IDNs are converted to A-labels).
+    pub name: String,
+    /// Record type: A AAAA MX TXT CNAME NS SOA DS DNSKEY TLSA SMIMEA OPENPGPKEY PTR SRV.
+    #[arg(value_parser = parse_qtype)]
+    pub qtype: QueryType,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub resolver: ResolverArgs,
+}
+
+fn parse_qtype(s: &str) -> Result<QueryType, String> {
+    s.parse::<QueryType>().map_err(|e| e.to_string())
+}
+
+/// How mailtrust reaches and trusts the DNS; shared by every command that resolves.
+#[derive(Debug, Args, Clone)]
+pub struct ResolverArgs {
+    /// Upstream recursive resolver, ADDR or ADDR:PORT ([v6]:PORT); repeatable. Default: the
+    /// system's (/etc/resolv.conf). Queries carry the CD bit, so a validating resolver is fine.
+    #[arg(long = "resolver", value_name = "ADDR[:PORT]")]
+    pub resolvers: Vec<Upstream>,
+    /// Trust anchors: DNSKEY and/or DS records in zone-file syntax. Replaces the IANA root KSKs.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+    /// Seconds to wait for one answer from one upstream.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub timeout: f64,
+    /// Times each query is sent in all (1 = no retry).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub attempts: u8,
+    /// Upper bound in seconds for one whole lookup, validation included.
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    pub deadline: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start the lab (Knot DNS root, test. and scenario zones; Unbound resolvers).
+    Up {
+        /// Directory for the lab's state: configs, keys, zones, PIDs, logs.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// Extra scenario directories (one zone file per scenario domain); repeatable.
+        #[arg(long = "scenarios", value_name = "DIR")]
+        scenarios: Vec<PathBuf>,
+        /// Print where things are as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop everything a lab started (works after a crash of `up` too).
+    Down {
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+    },
+    /// Print the JSON of a running lab.
+    Status {
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+    },
+    /// Run a command inside the lab's network namespace.
+    Exec {
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The command and its arguments (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<OsString>,
+    },
+    /// A lame name server: reads DNS queries and never answers (used by the lab).
+    #[command(hide = true)]
+    ServeLame {
+        #[arg(long = "listen", value_name = "ADDR:PORT", required = true)]
+        listen: Vec<String>,
+    },
+}

@@ -1,0 +1,156 @@
+//! `mailtrust dns lookup`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use mailtrust_dns::{Answer, DnssecStatus, Resolver, ResolverConfig, TrustAnchorSet, ZoneStatus};
+
+use crate::args::{LookupArgs, ResolverArgs};
+
+/// Exit statuses of `dns lookup` (see its help).
+const EXIT_BOGUS: u8 = 1;
+const EXIT_NO_ANSWER: u8 = 3;
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Builds the resolver from the shared `--resolver/--trust-anchor/...` flags.
+pub async fn resolver(args: &ResolverArgs) -> anyhow::Result<Resolver> {
+    let anchors = match &args.trust_anchor {
+        Some(p) => TrustAnchorSet::from_file(p)?,
+        None => TrustAnchorSet::iana_root(),
+    };
+    let secs = |name: &str, v: f64| -> anyhow::Result<Duration> {
+        if !(v.is_finite() && v > 0.0 && v <= 3600.0) {
+            anyhow::bail!("--{name} must be between 0 and 3600 seconds, got {v}");
+        }
+        Ok(Duration::from_secs_f64(v))
+    };
+    let config = ResolverConfig {
+        upstreams: args.resolvers.clone(),
+        timeout: secs("timeout", args.timeout)?,
+        attempts: args.attempts,
+        deadline: secs("deadline", args.deadline)?,
+        anchors,
+        ..ResolverConfig::default()
+    };
+    Ok(Resolver::new(config).await?)
+}
+
+pub fn lookup(args: LookupArgs) -> anyhow::Result<ExitCode> {
+    let name = Resolver::parse_name(&args.name)?;
+    let rt = runtime()?;
+    let answer = rt.block_on(async {
+        let resolver = resolver(&args.resolver).await?;
+        anyhow::Ok(resolver.lookup_with_chain(&name, args.qtype).await)
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).context("cannot render JSON")?
+        );
+    } else {
+        print!("{}", render(&answer));
+    }
+    if !answer.outcome.is_answer() {
+        eprintln!(
+            "mailtrust: no usable answer for {} {}: {}{}",
+            answer.name,
+            answer.qtype,
+            answer.outcome,
+            answer
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
+        return Ok(ExitCode::from(EXIT_NO_ANSWER));
+    }
+    if matches!(answer.dnssec, DnssecStatus::Bogus(_)) {
+        return Ok(ExitCode::from(EXIT_BOGUS));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(a: &Answer) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "{} {}", a.name, a.qtype);
+    let _ = writeln!(s, "  outcome: {}", a.outcome);
+    let _ = writeln!(s, "  dnssec:  {}", a.dnssec);
+    if let Some(d) = &a.detail {
+        let _ = writeln!(s, "  detail:  {d}");
+    }
+    if !a.records.is_empty() {
+        let _ = writeln!(s, "  records:");
+        let w = a.records.iter().map(|r| r.name.len()).max().unwrap_or(0);
+        for r in &a.records {
+            let data = match (&r.strings, r.rtype.as_str()) {
+                (Some(_), _) => format!("\"{}\"", r.data),
+                _ => r.data.clone(),
+            };
+            let _ = writeln!(
+                s,
+                "    {:w$}  {:>6}  {:<6} {}  [{}]",
+                r.name,
+                r.ttl,
+                r.rtype,
+                data,
+                r.dnssec.as_str()
+            );
+        }
+    }
+    if let Some(chain) = &a.chain {
+        let _ = writeln!(s, "  chain of trust (anchor: {}):", chain.anchor);
+        let w = chain.zones.iter().map(|z| z.zone.len()).max().unwrap_or(0);
+        for z in &chain.zones {
+            let keys = z
+                .dnskeys
+                .iter()
+                .map(|k| {
+                    let role = if k.flags & 1 == 1 { "KSK" } else { "ZSK" };
+                    format!(
+                        "{}{} {}{}",
+                        k.tag,
+                        "",
+                        role,
+                        if k.trusted { "*" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let ds = if z.ds.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "DS {}; ",
+                    z.ds.iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let keys = if keys.is_empty() {
+                String::new()
+            } else {
+                format!("DNSKEY {keys}")
+            };
+            let _ = writeln!(s, "    {:w$}  {:<13} {ds}{keys}", z.zone, z.status.as_str());
+            if let (Some(r), ZoneStatus::Bogus(_) | ZoneStatus::Indeterminate(_)) =
+                (&z.reason, &z.status)
+            {
+                let _ = writeln!(s, "    {:w$}  -> {r}", "");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "    (* = key matched by the parent's DS or the trust anchor)"
+        );
+    }
+    s
+}

@@ -1,0 +1,24 @@
+//! One module per subcommand; each turns arguments into library calls and renders the result.
+
+use std::process::ExitCode;
+
+use crate::args::{Cli, Command, DnsCommand};
+
+mod dns;
+mod lab;
+
+/// Exit status for usage and runtime errors (clap uses 2 for usage errors too).
+pub const EXIT_ERROR: u8 = 2;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Dns(DnsCommand::Lookup(args)) => dns::lookup(args),
+        Command::Lab(cmd) => lab::run(cmd),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "mailtrust", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
