@@ -76,9 +76,21 @@ pub struct Chain {
     /// Where validation started ("IANA root KSKs" or the anchor file).
     pub anchor: String,
     pub zones: Vec<ZoneLink>,
-    /// The first broken link, if the walk found one (also checked: the RRset itself).
+    /// What the walk concluded, for the resolver to weigh against the validator's verdict.
     #[serde(skip)]
-    pub verdict: Option<BogusReason>,
+    pub finding: Finding,
+}
+
+/// The walk's own conclusion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// A link is broken: the first one found, from the anchor down (the RRset itself last).
+    Broken(BogusReason),
+    /// An answer the walk needed did not come, so it cannot confirm or refute anything.
+    Incomplete,
+    /// Every zone on the way was fetched and judged secure or insecure; `rrset_verified` says the
+    /// answer's own RRSIG verified too (only checked for positive answers in secure zones).
+    Intact { rrset_verified: bool },
 }
 
 impl Chain {
@@ -98,7 +110,7 @@ impl Chain {
                 ds: Vec::new(),
                 dnskeys: Vec::new(),
             }],
-            verdict: None,
+            finding: Finding::Incomplete,
         }
     }
 }
@@ -125,7 +137,7 @@ pub(crate) async fn walk(resolver: &Resolver, name: &Name, rtype: RecordType) ->
                 ds: Vec::new(),
                 dnskeys: Vec::new(),
             }],
-            verdict: None,
+            finding: Finding::Incomplete,
         };
     };
 
@@ -158,6 +170,8 @@ pub(crate) async fn walk(resolver: &Resolver, name: &Name, rtype: RecordType) ->
     let mut zones: Vec<ZoneLink> = Vec::new();
     let mut parent_keys: Vec<DNSKEY> = Vec::new();
     let mut verdict: Option<BogusReason> = None;
+    let mut incomplete = false;
+    let mut rrset_verified = false;
     let mut parent_status = ZoneStatus::Secure;
     for (i, zone) in cuts.iter().enumerate() {
         let link = if i == 0 {
@@ -184,14 +198,19 @@ pub(crate) async fn walk(resolver: &Resolver, name: &Name, rtype: RecordType) ->
             }
         };
         let (link, keys) = link;
-        if let (None, ZoneStatus::Bogus(r)) = (&verdict, &link.status) {
-            verdict = Some(r.clone());
+        if verdict.is_none() {
+            match &link.status {
+                ZoneStatus::Bogus(r) => verdict = Some(r.clone()),
+                ZoneStatus::Indeterminate(_) => incomplete = true,
+                _ => {}
+            }
         }
         parent_status = link.status.clone();
         parent_keys = keys;
         zones.push(link);
     }
     if let Some((cand, detail)) = cut_failure {
+        incomplete = true;
         let why = format!(
             "could not tell whether {} is a zone: {detail}",
             cand.to_ascii()
@@ -212,14 +231,21 @@ pub(crate) async fn walk(resolver: &Resolver, name: &Name, rtype: RecordType) ->
                 .collect();
             let sigs = rrsigs(&r.answers, name, rtype);
             if !records.is_empty() {
-                verdict = verify_rrset(name, rtype, &records, &sigs, &parent_keys, t).err();
+                match verify_rrset(name, rtype, &records, &sigs, &parent_keys, t) {
+                    Ok(()) => rrset_verified = true,
+                    Err(r) => verdict = Some(r),
+                }
             }
         }
     }
     Chain {
         anchor: anchor_source,
         zones,
-        verdict,
+        finding: match verdict {
+            Some(r) => Finding::Broken(r),
+            None if incomplete => Finding::Incomplete,
+            None => Finding::Intact { rrset_verified },
+        },
     }
 }
 

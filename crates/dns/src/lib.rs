@@ -23,7 +23,7 @@ pub mod txt;
 
 pub use anchor::{TrustAnchorError, TrustAnchorSet};
 pub use answer::{Answer, BogusReason, DnssecStatus, Outcome, RecordEntry};
-pub use chain::{Chain, ZoneLink, ZoneStatus};
+pub use chain::{Chain, Finding, ZoneLink, ZoneStatus};
 pub use config::{ResolverConfig, Upstream};
 pub use qtype::QueryType;
 pub use resolver::{Resolver, ResolverError};

@@ -20,7 +20,7 @@ use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
 use crate::answer::{Answer, BogusReason, DnssecStatus, Outcome};
 use crate::cd_bit::CdBit;
-use crate::chain::{self, Chain};
+use crate::chain::{self, Chain, Finding};
 use crate::config::ResolverConfig;
 use crate::present;
 use crate::qtype::QueryType;
@@ -183,13 +183,32 @@ impl Resolver {
         }
         if matches!(answer.dnssec, DnssecStatus::Bogus(_)) {
             let chain = self.chain(name, qtype).await;
-            let reason = chain
-                .verdict
-                .clone()
-                .unwrap_or_else(|| BogusReason::Unexplained {
+            // Bogus is reported only when the walk names a broken link, or when it fetched every
+            // link and still could not confirm the answer. A walk cut short by timeouts, or one
+            // that validated the answer itself, turns the verdict into "indeterminate": a
+            // timeout must never come out as bogus.
+            match &chain.finding {
+                Finding::Broken(r) => answer.set_dnssec(DnssecStatus::Bogus(r.clone())),
+                Finding::Intact {
+                    rrset_verified: false,
+                } => answer.set_dnssec(DnssecStatus::Bogus(BogusReason::Unexplained {
                     detail: "the validator rejected the answer".into(),
-                });
-            answer.set_dnssec(DnssecStatus::Bogus(reason));
+                })),
+                Finding::Intact {
+                    rrset_verified: true,
+                } => {
+                    answer.set_dnssec(DnssecStatus::Indeterminate);
+                    answer.detail = Some(
+                        "hickory's validator rejected the answer, but mailtrust's own walk validated every link and the RRset".into(),
+                    );
+                }
+                Finding::Incomplete => {
+                    answer.set_dnssec(DnssecStatus::Indeterminate);
+                    answer.detail = Some(
+                        "the validator rejected the answer, but the chain could not be fetched completely to confirm it".into(),
+                    );
+                }
+            }
             answer.chain = Some(chain);
         }
         answer
