@@ -647,6 +647,51 @@ fn whole_rrset_is_returned(lab: &Lab) -> Result<(), Failed> {
     Ok(())
 }
 
+fn large_answer_is_fetched_over_tcp(lab: &Lab) -> Result<(), Failed> {
+    // 6 x 250 bytes plus an RRSIG does not fit the 1232-byte EDNS buffer: TC=1, then TCP.
+    let l = lookup(lab, "big.signed.test", "TXT");
+    expect(&l, "records", "secure")?;
+    let data = record_data(&l, "TXT");
+    let want: String = "abcdef"
+        .chars()
+        .map(|c| c.to_string().repeat(250))
+        .collect();
+    check!(
+        data == [want],
+        "the whole 1500-byte TXT, joined: {:?}",
+        data.first().map(String::len)
+    );
+    Ok(())
+}
+
+fn a_dead_upstream_is_skipped(lab: &Lab) -> Result<(), Failed> {
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let args = [
+        "dns",
+        "lookup",
+        "www.signed.test",
+        "A",
+        "--json",
+        "--resolver",
+        "127.0.0.1:9",
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+        "--timeout",
+        "1",
+    ];
+    let (out, _) = in_lab(lab, &args);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    check!(
+        json["outcome"] == "records" && json["dnssec"] == "secure",
+        "second upstream answers: {json} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 fn text_output_reads_well(lab: &Lab) -> Result<(), Failed> {
     let anchor = lab.anchor().to_string_lossy().to_string();
     let resolver = lab.resolver();
@@ -788,6 +833,11 @@ fn main() -> std::process::ExitCode {
         ),
         ("whole_rrset_is_returned", whole_rrset_is_returned),
         ("text_output_reads_well", text_output_reads_well),
+        (
+            "large_answer_is_fetched_over_tcp",
+            large_answer_is_fetched_over_tcp,
+        ),
+        ("a_dead_upstream_is_skipped", a_dead_upstream_is_skipped),
     ];
     // Listing tests must not start servers.
     if args.list {
