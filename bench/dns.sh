@@ -27,4 +27,4 @@ mkdir -p "$work/scenarios"
 "$mt" lab up --state "$state" --scenarios "$work/scenarios" > /dev/null
 echo "machine: $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
 "$mt" lab exec --state "$state" -- "$bench" --resolver 127.0.0.1:53 \
-    --trust-anchor "$state/trust-anchor.key" --zone bench.test --names "$names" --concurrency "$concurrency"
+    --trust-anchor "$state/trust-anchor.key" --zone bench.test --names "$names" --concurrency "$concurrency" --rounds 5

@@ -22,11 +22,12 @@ use crate::answer::{Answer, BogusReason, DnssecStatus, Outcome};
 use crate::cd_bit::CdBit;
 use crate::chain::{self, Chain, Finding};
 use crate::config::ResolverConfig;
+use crate::key_cache::KeyCache;
 use crate::present;
 use crate::qtype::QueryType;
 
 pub(crate) type Raw = CdBit<RetryDnsHandle<NameServerPool<TokioRuntimeProvider>>>;
-type Validating = DnssecDnsHandle<Raw>;
+type Validating = DnssecDnsHandle<KeyCache<Raw>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolverError {
@@ -49,6 +50,7 @@ pub struct Resolver {
 
 struct Inner {
     cache: CachingClient<Validating>,
+    keys: KeyCache<Raw>,
     raw: Raw,
     config: ResolverConfig,
     upstreams: Vec<SocketAddr>,
@@ -131,11 +133,15 @@ impl Resolver {
             extra.extend(matched.into_iter().map(|k| (zone.clone(), k)));
         }
         let anchors = Arc::new(config.anchors.to_hickory(&extra));
-        let validating = DnssecDnsHandle::with_trust_anchor(raw.clone(), anchors);
+        let keys = KeyCache::new(raw.clone(), 65_536);
+        // Bogus proofs are not cached, so the retry of a bogus verdict really validates again.
+        let validating = DnssecDnsHandle::with_trust_anchor(keys.clone(), anchors)
+            .negative_validation_ttl(Duration::ZERO..=Duration::ZERO);
         let cache = CachingClient::new(config.cache_size, validating, true);
         Ok(Self {
             inner: Arc::new(Inner {
                 cache,
+                keys,
                 raw,
                 config,
                 upstreams,
@@ -179,6 +185,7 @@ impl Resolver {
         if matches!(answer.dnssec, DnssecStatus::Bogus(_)) {
             // hickory has been seen to report fetch timeouts as bogus: ask again, fresh.
             self.inner.cache.clear_cache_query(&query);
+            self.inner.keys.forget_chain_of(name);
             answer = self.lookup_once(&query, qtype).await;
         }
         if matches!(answer.dnssec, DnssecStatus::Bogus(_)) {
