@@ -259,6 +259,21 @@ fn plain(zone: &Name, status: ZoneStatus, reason: Option<String>) -> ZoneLink {
     }
 }
 
+/// Keys as shown: key-signing keys (SEP flag) first, then by tag, so output is stable.
+fn key_infos(keys: &[DNSKEY], trusted: &[DNSKEY]) -> Vec<KeyInfo> {
+    let mut v: Vec<KeyInfo> = keys
+        .iter()
+        .map(|k| KeyInfo {
+            tag: k.calculate_key_tag().unwrap_or(0),
+            flags: k.flags(),
+            algorithm: k.public_key().algorithm().to_string(),
+            trusted: trusted.contains(k),
+        })
+        .collect();
+    v.sort_by_key(|k| (k.flags & 1 == 0, k.tag));
+    v
+}
+
 fn link(
     zone: &Name,
     status: ZoneStatus,
@@ -276,15 +291,7 @@ fn link(
         status,
         reason,
         ds: ds.iter().map(DS::key_tag).collect(),
-        dnskeys: keys
-            .iter()
-            .map(|k| KeyInfo {
-                tag: k.calculate_key_tag().unwrap_or(0),
-                flags: k.flags(),
-                algorithm: k.public_key().algorithm().to_string(),
-                trusted: trusted.contains(k),
-            })
-            .collect(),
+        dnskeys: key_infos(keys, trusted),
     }
 }
 

@@ -26,6 +26,10 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             } else {
                 println!("lab is up in network namespace {}", info.netns);
                 println!("  resolver (non-validating Unbound): {}", info.resolver);
+                println!(
+                    "  validating Unbound (cross-check):  {}",
+                    info.validating_resolver
+                );
                 println!("  trust anchor: {}", info.trust_anchor.path.display());
                 for z in &info.zones {
                     println!(
