@@ -465,46 +465,19 @@ async fn raw_query(raw: &Raw, name: &Name, rtype: RecordType, deadline: Duration
             outcome: Outcome::Timeout,
             detail: format!("no answer within {}s", deadline.as_secs_f32()),
         },
-        Ok(Ok(resp)) => match resp.response_code {
-            ResponseCode::NoError if resp.answers.iter().any(|r| r.record_type() == rtype) => {
+        Ok(Ok(resp)) => {
+            if resp.response_code == ResponseCode::NoError
+                && resp.answers.iter().any(|r| r.record_type() == rtype)
+            {
                 RawResult::Response(Box::new(resp))
+            } else {
+                raw_without_records(resp.response_code)
             }
-            ResponseCode::NoError | ResponseCode::NXDomain => RawResult::Negative {
-                rcode: resp.response_code,
-            },
-            ResponseCode::Refused => RawResult::Failed {
-                outcome: Outcome::Refused,
-                detail: "upstream refused the query".into(),
-            },
-            other => RawResult::Failed {
-                outcome: Outcome::ServFail,
-                detail: format!("upstream answered {other}"),
-            },
-        },
-        Ok(Err(NetError::Dns(DnsError::NoRecordsFound(nr)))) => match nr.response_code {
-            ResponseCode::NoError | ResponseCode::NXDomain => RawResult::Negative {
-                rcode: nr.response_code,
-            },
-            ResponseCode::Refused => RawResult::Failed {
-                outcome: Outcome::Refused,
-                detail: "upstream refused the query".into(),
-            },
-            other => RawResult::Failed {
-                outcome: Outcome::ServFail,
-                detail: format!("upstream answered {other}"),
-            },
-        },
-        Ok(Err(NetError::Dns(DnsError::ResponseCode(code)))) => match code {
-            ResponseCode::Refused => RawResult::Failed {
-                outcome: Outcome::Refused,
-                detail: "upstream refused the query".into(),
-            },
-            ResponseCode::NXDomain => RawResult::Negative { rcode: code },
-            other => RawResult::Failed {
-                outcome: Outcome::ServFail,
-                detail: format!("upstream answered {other}"),
-            },
-        },
+        }
+        Ok(Err(NetError::Dns(DnsError::NoRecordsFound(nr)))) => {
+            raw_without_records(nr.response_code)
+        }
+        Ok(Err(NetError::Dns(DnsError::ResponseCode(code)))) => raw_without_records(code),
         Ok(Err(NetError::Timeout)) => RawResult::Failed {
             outcome: Outcome::Timeout,
             detail: "no answer from upstream".into(),
@@ -512,6 +485,21 @@ async fn raw_query(raw: &Raw, name: &Name, rtype: RecordType, deadline: Duration
         Ok(Err(e)) => RawResult::Failed {
             outcome: Outcome::ServFail,
             detail: one_line(&e.to_string()),
+        },
+    }
+}
+
+/// What a response without the asked records means: a negative answer, or a failure.
+fn raw_without_records(code: ResponseCode) -> RawResult {
+    match code {
+        ResponseCode::NoError | ResponseCode::NXDomain => RawResult::Negative { rcode: code },
+        ResponseCode::Refused => RawResult::Failed {
+            outcome: Outcome::Refused,
+            detail: "upstream refused the query".into(),
+        },
+        other => RawResult::Failed {
+            outcome: Outcome::ServFail,
+            detail: format!("upstream answered {other}"),
         },
     }
 }

@@ -54,6 +54,17 @@ impl KnotInstance {
     }
 
     /// Where the zone file for `domain` goes (`.` becomes `root`).
+    /// Serves `domain` from this instance, from its zone file under `zones/`.
+    pub(crate) fn add_zone(&mut self, domain: &str, signing: bool, updatable: bool) {
+        let file = self.zone_file(domain);
+        self.zones.push(KnotZone {
+            domain: domain.to_string(),
+            file,
+            signing,
+            updatable,
+        });
+    }
+
     pub(crate) fn zone_file(&self, domain: &str) -> PathBuf {
         let stem = domain.trim_end_matches('.');
         let stem = if stem.is_empty() { "root" } else { stem };
@@ -123,18 +134,8 @@ mod tests {
     #[test]
     fn config_has_listen_signing_and_acl() {
         let mut k = KnotInstance::new(topology::SCENARIOS, Path::new("/s"));
-        k.zones.push(KnotZone {
-            domain: "signed.test.".into(),
-            file: k.zone_file("signed.test."),
-            signing: true,
-            updatable: true,
-        });
-        k.zones.push(KnotZone {
-            domain: "expired.test.".into(),
-            file: k.zone_file("expired.test."),
-            signing: false,
-            updatable: false,
-        });
+        k.add_zone("signed.test.", true, true);
+        k.add_zone("expired.test.", false, false);
         let key = TsigKey {
             name: "k".into(),
             algorithm: "hmac-sha256".into(),
@@ -157,12 +158,7 @@ mod tests {
     #[test]
     fn no_key_section_without_updatable_zones() {
         let mut k = KnotInstance::new(topology::ROOT, Path::new("/s"));
-        k.zones.push(KnotZone {
-            domain: ".".into(),
-            file: k.zone_file("."),
-            signing: true,
-            updatable: false,
-        });
+        k.add_zone(".", true, false);
         let key = TsigKey {
             name: "k".into(),
             algorithm: "hmac-sha256".into(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::command::{Tools, run};
 use crate::dnssec::{self, LdnsKey};
 use crate::error::{IoContext, LabError};
-use crate::knot::{KnotInstance, KnotZone};
+use crate::knot::KnotInstance;
 use crate::process::{self, Spawned};
 use crate::readiness::{self, Probe};
 use crate::scenario::{self, DnssecState, Scenario};
@@ -170,28 +170,13 @@ fn build(
     let mut root_knot = KnotInstance::new(topology::ROOT, &state.root);
     let mut test_knot = KnotInstance::new(topology::TEST, &state.root);
     let mut scen_knot = KnotInstance::new(topology::SCENARIOS, &state.root);
-    root_knot.zones.push(KnotZone {
-        domain: ".".into(),
-        file: root_knot.zone_file("."),
-        signing: true,
-        updatable: false,
-    });
-    test_knot.zones.push(KnotZone {
-        domain: "test.".into(),
-        file: test_knot.zone_file("test."),
-        signing: true,
-        updatable: false,
-    });
+    root_knot.add_zone(".", true, false);
+    test_knot.add_zone("test.", true, false);
     let mut planned = Vec::new();
     for s in &scenarios {
         let state_of = s.header.dnssec;
         if state_of != DnssecState::Lame {
-            scen_knot.zones.push(KnotZone {
-                domain: s.zone.clone(),
-                file: scen_knot.zone_file(&s.zone),
-                signing: state_of.knot_signs(),
-                updatable: state_of.updatable(),
-            });
+            scen_knot.add_zone(&s.zone, state_of.knot_signs(), state_of.updatable());
         }
         planned.push(Planned {
             scenario: s,
