@@ -570,3 +570,87 @@ fn system_upstreams() -> Result<Vec<SocketAddr>, ResolverError> {
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_codes_map_to_outcomes_never_to_missing_records() {
+        assert_eq!(
+            rcode_outcome(ResponseCode::NXDomain),
+            Some(Outcome::NxDomain)
+        );
+        assert_eq!(rcode_outcome(ResponseCode::NoError), Some(Outcome::NoData));
+        assert_eq!(
+            rcode_outcome(ResponseCode::ServFail),
+            Some(Outcome::ServFail)
+        );
+        assert_eq!(rcode_outcome(ResponseCode::Refused), Some(Outcome::Refused));
+        // Anything else is a failure the caller reports as SERVFAIL with the code in words.
+        assert_eq!(rcode_outcome(ResponseCode::FormErr), None);
+        assert_eq!(rcode_outcome(ResponseCode::NotImp), None);
+    }
+
+    #[test]
+    fn raw_answers_without_records_are_negative_only_for_noerror_and_nxdomain() {
+        assert!(matches!(
+            raw_without_records(ResponseCode::NoError),
+            RawResult::Negative { .. }
+        ));
+        assert!(matches!(
+            raw_without_records(ResponseCode::NXDomain),
+            RawResult::Negative { .. }
+        ));
+        assert!(matches!(
+            raw_without_records(ResponseCode::Refused),
+            RawResult::Failed {
+                outcome: Outcome::Refused,
+                ..
+            }
+        ));
+        for code in [
+            ResponseCode::ServFail,
+            ResponseCode::FormErr,
+            ResponseCode::NotAuth,
+        ] {
+            assert!(
+                matches!(
+                    raw_without_records(code),
+                    RawResult::Failed {
+                        outcome: Outcome::ServFail,
+                        ..
+                    }
+                ),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn proofs_map_to_statuses() {
+        assert_eq!(proof_status(Proof::Secure), DnssecStatus::Secure);
+        assert_eq!(proof_status(Proof::Insecure), DnssecStatus::Insecure);
+        assert_eq!(
+            proof_status(Proof::Indeterminate),
+            DnssecStatus::Indeterminate
+        );
+        assert!(matches!(proof_status(Proof::Bogus), DnssecStatus::Bogus(_)));
+    }
+
+    #[test]
+    fn names_are_normalised() {
+        let n = Resolver::parse_name("  Mail.Example.ORG ").unwrap();
+        assert_eq!(n.to_ascii(), "mail.example.org.");
+        let idn = Resolver::parse_name("bücher.example").unwrap();
+        assert_eq!(idn.to_ascii(), "xn--bcher-kva.example.");
+        assert!(Resolver::parse_name("").is_err());
+        assert!(Resolver::parse_name(&format!("{}.example", "a".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn io_errors_read_as_words() {
+        assert!(io_words(ErrorKind::ConnectionRefused, "x").contains("connection refused"));
+        assert_eq!(io_words(ErrorKind::Other, "some\n  error"), "some error");
+    }
+}
