@@ -1,0 +1,1 @@
+//! `mailtrust audit`: checks, findings, and the catalogue that names them.
