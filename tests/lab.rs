@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
+#[path = "lab/audit.rs"]
+mod audit;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrust");
 
 struct Lab {
@@ -838,6 +841,35 @@ fn main() -> std::process::ExitCode {
             large_answer_is_fetched_over_tcp,
         ),
         ("a_dead_upstream_is_skipped", a_dead_upstream_is_skipped),
+        (
+            "audit::findings_have_the_documented_shape",
+            audit::findings_have_the_documented_shape,
+        ),
+        (
+            "audit::secure_domain_passes_dns_checks",
+            audit::secure_domain_passes_dns_checks,
+        ),
+        (
+            "audit::unsigned_zone_warns_with_a_fix",
+            audit::unsigned_zone_warns_with_a_fix,
+        ),
+        (
+            "audit::bogus_zones_fail_with_the_reason",
+            audit::bogus_zones_fail_with_the_reason,
+        ),
+        (
+            "audit::lame_domain_is_inconclusive_never_failed",
+            audit::lame_domain_is_inconclusive_never_failed,
+        ),
+        ("audit::mx_edge_cases", audit::mx_edge_cases),
+        (
+            "audit::nonexistent_domain_fails_once",
+            audit::nonexistent_domain_fails_once,
+        ),
+        (
+            "audit::jsonl_and_csv_stream_one_line_per_domain",
+            audit::jsonl_and_csv_stream_one_line_per_domain,
+        ),
     ];
     // Listing tests must not start servers.
     if args.list {

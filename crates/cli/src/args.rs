@@ -22,6 +22,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check domains against NIST SP 800-177 and say exactly what to fix.
+    ///
+    /// Exit status: 0 nothing failed; 1 something failed; 2 usage or runtime error; 3 nothing
+    /// failed but something was inconclusive (a DNS outage is never reported as a missing record).
+    Audit(AuditArgs),
     /// Look at DNS the way mailtrust sees it: records, outcome, DNSSEC status and chain of trust.
     #[command(subcommand)]
     Dns(DnsCommand),
@@ -33,6 +38,47 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Domains to audit (normalised: lower case, A-labels, no trailing dot).
+    pub domains: Vec<String>,
+    /// Read domains from FILE (one per line, or a CSV with a `domain` column); `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// DKIM selector to check besides the discovered ones; repeatable.
+    #[arg(long = "selector", value_name = "SEL")]
+    pub selectors: Vec<String>,
+    /// Address whose SMIMEA and OPENPGPKEY records are checked; repeatable.
+    #[arg(long = "address", value_name = "USER@DOMAIN")]
+    pub addresses: Vec<String>,
+    /// One JSON document for the whole run.
+    #[arg(long, group = "format")]
+    pub json: bool,
+    /// One JSON object per domain, streamed as results finish.
+    #[arg(long, group = "format")]
+    pub jsonl: bool,
+    /// One CSV row per domain: worst status per check id, plus counts.
+    #[arg(long, group = "format")]
+    pub csv: bool,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Domains audited at once.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+    /// Skip network probes of mail servers (DNS checks only).
+    #[arg(long)]
+    pub dns_only: bool,
+    /// List the checks (id, area, title, references) instead of auditing.
+    #[arg(long)]
+    pub list_checks: bool,
+    /// With --list-checks: print the catalogue as the Markdown of docs/checks.md.
+    #[arg(long, requires = "list_checks")]
+    pub markdown: bool,
+    #[command(flatten)]
+    pub resolver: ResolverArgs,
 }
 
 #[derive(Debug, Subcommand)]

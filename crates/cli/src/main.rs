@@ -7,6 +7,7 @@ use clap::Parser;
 
 mod args;
 mod cmd;
+mod render;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();

@@ -435,13 +435,17 @@ async fn child_link(
         .cloned()
         .collect();
     if matched.is_empty() {
+        let mut ds_tags: Vec<u16> = ds.iter().map(DS::key_tag).collect();
+        let mut dnskey_tags: Vec<u16> = keys
+            .iter()
+            .filter_map(|k| k.calculate_key_tag().ok())
+            .collect();
+        ds_tags.sort_unstable();
+        dnskey_tags.sort_unstable();
         let r = BogusReason::DsMatchesNoDnskey {
             zone: zone.to_ascii(),
-            ds_tags: ds.iter().map(DS::key_tag).collect(),
-            dnskey_tags: keys
-                .iter()
-                .filter_map(|k| k.calculate_key_tag().ok())
-                .collect(),
+            ds_tags,
+            dnskey_tags,
         };
         return (
             link(zone, ZoneStatus::Bogus(r), &ds, &keys, &[]),

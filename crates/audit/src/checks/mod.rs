@@ -1,0 +1,13 @@
+//! The checks, one module per area. Each `run` returns every finding of its area for a domain.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::finding::Finding;
+
+pub(crate) mod dane;
+pub(crate) mod dnssec;
+pub(crate) mod e2e;
+pub(crate) mod mx;
+
+pub(crate) type CheckFuture<'a> = Pin<Box<dyn Future<Output = Vec<Finding>> + Send + 'a>>;

@@ -1,0 +1,324 @@
+//! `mailtrust audit` against the lab's scenario domains: each check's status and key evidence.
+
+use std::time::{Duration, Instant};
+
+use libtest_mimic::Failed;
+use serde_json::Value;
+
+use super::{Lab, in_lab};
+
+/// Runs `mailtrust audit --json` on `domains` inside the lab; returns (exit code, domains by name, stderr).
+fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, String, Duration) {
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let mut args = vec![
+        "audit",
+        "--json",
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+        "--timeout",
+        "2",
+        "--deadline",
+        "6",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(domains);
+    let start = Instant::now();
+    let (out, _) = in_lab(lab, &args);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let reports = json["domains"].as_array().cloned().unwrap_or_default();
+    (
+        out.status.code().unwrap_or(-1),
+        reports,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed(),
+    )
+}
+
+fn report<'a>(reports: &'a [Value], domain: &str) -> Result<&'a Value, Failed> {
+    reports
+        .iter()
+        .find(|r| r["domain"] == domain)
+        .ok_or_else(|| Failed::from(format!("no report for {domain}: {reports:?}")))
+}
+
+/// The status of check `id` (with `subject` if given); several findings must agree.
+fn status(r: &Value, id: &str, subject: Option<&str>) -> Result<String, Failed> {
+    let matching: Vec<&Value> = r["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["id"] == id && subject.is_none_or(|s| f["subject"] == s))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(one["status"].as_str().unwrap_or("").to_string()),
+        [] => Err(Failed::from(format!(
+            "{}: no finding {id} {subject:?}: {}",
+            r["domain"], r["findings"]
+        ))),
+        many => Err(Failed::from(format!(
+            "{}: {} findings {id} {subject:?}",
+            r["domain"],
+            many.len()
+        ))),
+    }
+}
+
+fn finding<'a>(r: &'a Value, id: &str) -> Option<&'a Value> {
+    r["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["id"] == id)
+}
+
+macro_rules! expect_status {
+    ($r:expr, $id:expr, $subject:expr, $want:expr) => {{
+        let subject: Option<&str> = $subject;
+        let got = status($r, $id, subject)?;
+        if got != $want {
+            return Err(Failed::from(format!(
+                "{} {} {:?}: expected {}, got {}\n{}",
+                $r["domain"], $id, subject, $want, got, $r
+            )));
+        }
+    }};
+}
+
+pub fn findings_have_the_documented_shape(lab: &Lab) -> Result<(), Failed> {
+    let (_, reports, stderr, _) = audit(lab, &["signed.test"], &[]);
+    let r = report(&reports, "signed.test").map_err(|e| Failed::from(format!("{e:?} {stderr}")))?;
+    if r["schema"] != 1 {
+        return Err(Failed::from(format!("schema 1: {r}")));
+    }
+    for f in r["findings"].as_array().into_iter().flatten() {
+        for key in [
+            "id",
+            "status",
+            "references",
+            "evidence",
+            "title",
+            "severity",
+            "summary",
+        ] {
+            if f.get(key).is_none() {
+                return Err(Failed::from(format!("finding lacks {key}: {f}")));
+            }
+        }
+        if f["references"].as_array().is_none_or(Vec::is_empty) {
+            return Err(Failed::from(format!("finding without references: {f}")));
+        }
+    }
+    Ok(())
+}
+
+pub fn secure_domain_passes_dns_checks(lab: &Lab) -> Result<(), Failed> {
+    let (code, reports, stderr, _) =
+        audit(lab, &["signed.test"], &["--address", "hugh@signed.test"]);
+    let r = report(&reports, "signed.test")?;
+    expect_status!(r, "domain.exists", None, "pass");
+    expect_status!(r, "dnssec.zone", None, "pass");
+    expect_status!(r, "mx.present", None, "pass");
+    expect_status!(r, "mx.cname", Some("mail.signed.test"), "pass");
+    expect_status!(r, "mx.resolvable", Some("mail.signed.test"), "pass");
+    expect_status!(r, "dane.tlsa", Some("mail.signed.test"), "pass");
+    expect_status!(r, "smimea.record", Some("hugh@signed.test"), "pass");
+    expect_status!(r, "openpgpkey.record", Some("hugh@signed.test"), "info");
+    let ev = &finding(r, "dnssec.zone")
+        .map(|f| f["evidence"]["lookups"][0].clone())
+        .unwrap_or(Value::Null);
+    if ev["dnssec"] != "secure" || ev["query"] != "signed.test. SOA" {
+        return Err(Failed::from(format!(
+            "evidence carries the lookup and its DNSSEC status: {ev}"
+        )));
+    }
+    // Only this run's failures count: signed.test has none of the DNS kind checked so far.
+    if r["summary"]["fail"] != 0 || code != 0 {
+        return Err(Failed::from(format!(
+            "no failures, exit 0; got exit {code}: {} {stderr}",
+            r["summary"]
+        )));
+    }
+    Ok(())
+}
+
+pub fn unsigned_zone_warns_with_a_fix(lab: &Lab) -> Result<(), Failed> {
+    let (_, reports, _, _) = audit(lab, &["unsigned.test"], &[]);
+    let r = report(&reports, "unsigned.test")?;
+    expect_status!(r, "dnssec.zone", None, "warn");
+    expect_status!(r, "dane.tlsa", Some("mail.unsigned.test"), "warn");
+    let fix = finding(r, "dnssec.zone")
+        .and_then(|f| f["remediation"].as_str())
+        .unwrap_or("");
+    if !fix.contains("DS record") {
+        return Err(Failed::from(format!(
+            "remediation says what to publish: {fix}"
+        )));
+    }
+    Ok(())
+}
+
+pub fn bogus_zones_fail_with_the_reason(lab: &Lab) -> Result<(), Failed> {
+    let (code, reports, _, _) = audit(lab, &["expired.test", "bad-ds.test"], &[]);
+    for (d, words) in [("expired.test", "expired"), ("bad-ds.test", "DS mismatch")] {
+        let r = report(&reports, d)?;
+        expect_status!(r, "dnssec.zone", None, "fail");
+        expect_status!(r, "mx.present", None, "fail");
+        let summary = finding(r, "dnssec.zone")
+            .and_then(|f| f["summary"].as_str())
+            .unwrap_or("");
+        if !summary.contains(words) {
+            return Err(Failed::from(format!("{d}: the reason is named: {summary}")));
+        }
+    }
+    if code != 1 {
+        return Err(Failed::from(format!(
+            "exit 1 when something failed, got {code}"
+        )));
+    }
+    Ok(())
+}
+
+pub fn lame_domain_is_inconclusive_never_failed(lab: &Lab) -> Result<(), Failed> {
+    let (code, reports, _, elapsed) = audit(lab, &["lame.test", "mxlame.test"], &[]);
+    let r = report(&reports, "lame.test")?;
+    for f in r["findings"].as_array().into_iter().flatten() {
+        if f["status"] != "inconclusive" {
+            return Err(Failed::from(format!(
+                "lame.test: every finding inconclusive: {f}"
+            )));
+        }
+    }
+    let r = report(&reports, "mxlame.test")?;
+    expect_status!(r, "mx.present", None, "pass");
+    expect_status!(r, "mx.resolvable", Some("mail.lame.test"), "inconclusive");
+    if code != 3 {
+        return Err(Failed::from(format!(
+            "exit 3 (inconclusive, nothing failed), got {code}"
+        )));
+    }
+    // Bounded: two domains audited concurrently, every lookup capped at the 6 s deadline (and
+    // one retry of a bogus verdict); this checks the bound, not speed.
+    if elapsed > Duration::from_secs(40) {
+        return Err(Failed::from(format!(
+            "audit of a lame zone took {elapsed:?}"
+        )));
+    }
+    Ok(())
+}
+
+pub fn mx_edge_cases(lab: &Lab) -> Result<(), Failed> {
+    let (_, reports, stderr, _) = audit(
+        lab,
+        &[
+            "nullmx.test",
+            "mixednull.test",
+            "mxcname.test",
+            "mxghost.test",
+            "nomx.test",
+            "NoMx.Test.",
+        ],
+        &[],
+    );
+    let r = report(&reports, "nullmx.test").map_err(|e| Failed::from(format!("{e:?} {stderr}")))?;
+    expect_status!(r, "mx.present", None, "pass");
+    expect_status!(r, "mx.null", None, "info");
+    expect_status!(r, "mx.resolvable", None, "not-applicable");
+    let r = report(&reports, "mixednull.test")?;
+    expect_status!(r, "mx.null", None, "fail");
+    let r = report(&reports, "mxcname.test")?;
+    expect_status!(r, "mx.cname", Some("alias.mxcname.test"), "fail");
+    let fix = finding(r, "mx.cname")
+        .and_then(|f| f["remediation"].as_str())
+        .unwrap_or("");
+    if !fix.contains("mail.mxcname.test") {
+        return Err(Failed::from(format!(
+            "the fix names the canonical host: {fix}"
+        )));
+    }
+    let r = report(&reports, "mxghost.test")?;
+    expect_status!(r, "mx.resolvable", Some("ghost.mxghost.test"), "fail");
+    expect_status!(r, "mx.resolvable", Some("mail.mxghost.test"), "pass");
+    let r = report(&reports, "nomx.test")?;
+    expect_status!(r, "mx.present", None, "warn");
+    // Input is normalised: the second spelling is the same domain.
+    let n = reports
+        .iter()
+        .filter(|r| r["domain"] == "nomx.test")
+        .count();
+    if n != 2 {
+        return Err(Failed::from(format!(
+            "NoMx.Test. normalised to nomx.test: {n} reports"
+        )));
+    }
+    Ok(())
+}
+
+pub fn nonexistent_domain_fails_once(lab: &Lab) -> Result<(), Failed> {
+    let (code, reports, _, _) = audit(lab, &["nonexistent.test"], &[]);
+    let r = report(&reports, "nonexistent.test")?;
+    expect_status!(r, "domain.exists", None, "fail");
+    let others = r["findings"]
+        .as_array()
+        .map(|f| f.iter().filter(|f| f["status"] == "fail").count())
+        .unwrap_or(0);
+    if others != 1 || code != 1 {
+        return Err(Failed::from(format!(
+            "one failure and exit 1: {others} failures, exit {code}"
+        )));
+    }
+    Ok(())
+}
+
+pub fn jsonl_and_csv_stream_one_line_per_domain(lab: &Lab) -> Result<(), Failed> {
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+    let input = dir.path().join("list.csv");
+    std::fs::write(
+        &input,
+        "rank,domain\n1,signed.test\n2,unsigned.test\n3,not a domain!\n4,nullmx.test\n",
+    )
+    .map_err(|e| Failed::from(e.to_string()))?;
+    let input_s = input.to_string_lossy().to_string();
+    let base = [
+        "audit",
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+        "--input",
+        &input_s,
+    ];
+    let (out, _) = in_lab(lab, &[&base[..], &["--jsonl"]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if lines.len() != 3 || stdout.lines().count() != 3 {
+        return Err(Failed::from(format!("three JSON lines: {stdout}")));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !stderr.contains("list.csv:4") || out.status.code() != Some(2) {
+        return Err(Failed::from(format!(
+            "the bad line is named and the exit is 2: {:?} {stderr}",
+            out.status.code()
+        )));
+    }
+    let (out, _) = in_lab(lab, &[&base[..], &["--csv"]].concat());
+    let csv = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = csv.lines().collect();
+    if rows.len() != 4 || !rows[0].starts_with("domain,worst,") {
+        return Err(Failed::from(format!("header and three rows: {csv}")));
+    }
+    let width = rows[0].split(',').count();
+    if rows.iter().any(|r| r.split(',').count() != width) {
+        return Err(Failed::from(format!(
+            "every row as wide as the header: {csv}"
+        )));
+    }
+    Ok(())
+}
