@@ -27,6 +27,17 @@ pub enum Command {
     /// Exit status: 0 nothing failed; 1 something failed; 2 usage or runtime error; 3 nothing
     /// failed but something was inconclusive (a DNS outage is never reported as a missing record).
     Audit(AuditArgs),
+    /// Try mailtrust without internet: bring the lab up, audit its scenario domains, tear it down.
+    ///
+    /// Needs root (network namespaces) and the lab's packages (bin/test installs them).
+    Demo {
+        /// Domains to audit (default: a secure, an unsigned, two bogus, a lame and a
+        /// null-MX domain of the lab).
+        domains: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Look at DNS the way mailtrust sees it: records, outcome, DNSSEC status and chain of trust.
     #[command(subcommand)]
     Dns(DnsCommand),
