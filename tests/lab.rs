@@ -778,104 +778,52 @@ fn bring_up() -> Result<(Lab, Teardown), String> {
 
 type TestFn = fn(&Lab) -> Result<(), Failed>;
 
+/// `(name, fn)` pairs named after the function path, e.g. `audit::mx_edge_cases`.
+macro_rules! tests {
+    ($($path:path),* $(,)?) => {
+        vec![$((stringify!($path).replace(' ', ""), $path as TestFn)),*]
+    };
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> = vec![
-        (
-            "lab_json_has_the_documented_shape",
-            lab_json_has_the_documented_shape,
-        ),
-        (
-            "secure_records_with_full_chain",
-            secure_records_with_full_chain,
-        ),
-        ("every_type_resolves_secure", every_type_resolves_secure),
-        ("cname_is_followed_and_kept", cname_is_followed_and_kept),
-        ("txt_strings_are_joined", txt_strings_are_joined),
-        ("secure_denials", secure_denials),
-        (
-            "insecure_zone_is_proven_insecure",
-            insecure_zone_is_proven_insecure,
-        ),
-        (
-            "expired_signatures_are_bogus_with_reason",
-            expired_signatures_are_bogus_with_reason,
-        ),
-        (
-            "ds_mismatch_is_bogus_with_reason",
-            ds_mismatch_is_bogus_with_reason,
-        ),
-        (
-            "lame_zone_times_out_within_bound",
-            lame_zone_times_out_within_bound,
-        ),
-        (
-            "works_behind_a_validating_resolver",
-            works_behind_a_validating_resolver,
-        ),
-        ("ipv6_upstream_works", ipv6_upstream_works),
-        (
-            "ds_trust_anchor_is_matched_against_fetched_keys",
-            ds_trust_anchor_is_matched_against_fetched_keys,
-        ),
-        (
-            "foreign_anchor_makes_everything_bogus",
-            foreign_anchor_makes_everything_bogus,
-        ),
-        (
-            "malformed_anchor_is_a_clear_error",
-            malformed_anchor_is_a_clear_error,
-        ),
-        (
-            "unreachable_resolver_is_a_clear_error",
-            unreachable_resolver_is_a_clear_error,
-        ),
-        (
-            "garbage_resolver_is_a_clear_error",
-            garbage_resolver_is_a_clear_error,
-        ),
-        ("whole_rrset_is_returned", whole_rrset_is_returned),
-        ("text_output_reads_well", text_output_reads_well),
-        (
-            "large_answer_is_fetched_over_tcp",
-            large_answer_is_fetched_over_tcp,
-        ),
-        ("a_dead_upstream_is_skipped", a_dead_upstream_is_skipped),
-        (
-            "audit::findings_have_the_documented_shape",
-            audit::findings_have_the_documented_shape,
-        ),
-        (
-            "audit::secure_domain_passes_dns_checks",
-            audit::secure_domain_passes_dns_checks,
-        ),
-        (
-            "audit::unsigned_zone_warns_with_a_fix",
-            audit::unsigned_zone_warns_with_a_fix,
-        ),
-        (
-            "audit::bogus_zones_fail_with_the_reason",
-            audit::bogus_zones_fail_with_the_reason,
-        ),
-        (
-            "audit::lame_domain_is_inconclusive_never_failed",
-            audit::lame_domain_is_inconclusive_never_failed,
-        ),
-        ("audit::mx_edge_cases", audit::mx_edge_cases),
-        (
-            "audit::nonexistent_domain_fails_once",
-            audit::nonexistent_domain_fails_once,
-        ),
-        (
-            "audit::jsonl_and_csv_stream_one_line_per_domain",
-            audit::jsonl_and_csv_stream_one_line_per_domain,
-        ),
+    let tests: Vec<(String, TestFn)> = tests![
+        lab_json_has_the_documented_shape,
+        secure_records_with_full_chain,
+        every_type_resolves_secure,
+        cname_is_followed_and_kept,
+        txt_strings_are_joined,
+        secure_denials,
+        insecure_zone_is_proven_insecure,
+        expired_signatures_are_bogus_with_reason,
+        ds_mismatch_is_bogus_with_reason,
+        lame_zone_times_out_within_bound,
+        works_behind_a_validating_resolver,
+        ipv6_upstream_works,
+        ds_trust_anchor_is_matched_against_fetched_keys,
+        foreign_anchor_makes_everything_bogus,
+        malformed_anchor_is_a_clear_error,
+        unreachable_resolver_is_a_clear_error,
+        garbage_resolver_is_a_clear_error,
+        whole_rrset_is_returned,
+        text_output_reads_well,
+        large_answer_is_fetched_over_tcp,
+        a_dead_upstream_is_skipped,
+        audit::findings_have_the_documented_shape,
+        audit::secure_domain_passes_dns_checks,
+        audit::unsigned_zone_warns_with_a_fix,
+        audit::bogus_zones_fail_with_the_reason,
+        audit::lame_domain_is_inconclusive_never_failed,
+        audit::mx_edge_cases,
+        audit::nonexistent_domain_fails_once,
+        audit::jsonl_and_csv_stream_one_line_per_domain,
+        audit::output_matches_the_json_schema,
     ];
     // Listing tests must not start servers.
     if args.list {
         let trials = tests
             .iter()
-            .map(|(n, _)| Trial::test(*n, || Ok(())))
+            .map(|(n, _)| Trial::test(n.clone(), || Ok(())))
             .collect();
         return libtest_mimic::run(&args, trials).exit_code();
     }

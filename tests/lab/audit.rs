@@ -322,3 +322,55 @@ pub fn jsonl_and_csv_stream_one_line_per_domain(lab: &Lab) -> Result<(), Failed>
     }
     Ok(())
 }
+
+/// Real output, of every kind of domain, validates against docs/audit-report.schema.json.
+pub fn output_matches_the_json_schema(lab: &Lab) -> Result<(), Failed> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/audit-report.schema.json"
+    );
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).map_err(|e| Failed::from(e.to_string()))?,
+    )
+    .map_err(|e| Failed::from(format!("schema is JSON: {e}")))?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| Failed::from(format!("schema compiles: {e}")))?;
+    let (_, reports, _, _) = audit(
+        lab,
+        &[
+            "signed.test",
+            "unsigned.test",
+            "expired.test",
+            "lame.test",
+            "nullmx.test",
+            "mxcname.test",
+            "nonexistent.test",
+        ],
+        &["--address", "hugh@signed.test"],
+    );
+    if reports.len() != 7 {
+        return Err(Failed::from(format!(
+            "seven reports, got {}",
+            reports.len()
+        )));
+    }
+    for r in &reports {
+        let errors: Vec<String> = validator
+            .iter_errors(r)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        if !errors.is_empty() {
+            return Err(Failed::from(format!(
+                "{} does not match the schema: {errors:?}",
+                r["domain"]
+            )));
+        }
+    }
+    // And the schema is strict enough to catch a wrong status.
+    let mut broken = reports[0].clone();
+    broken["findings"][0]["status"] = Value::from("maybe");
+    if validator.is_valid(&broken) {
+        return Err(Failed::from("the schema accepted status \"maybe\""));
+    }
+    Ok(())
+}

@@ -182,6 +182,31 @@ mod tests {
         }
     }
 
+    /// The JSON schema's enum of ids is the catalogue.
+    #[test]
+    fn json_schema_knows_every_id() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/audit-report.schema.json"
+        );
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default())
+                .unwrap_or_default();
+        let ids: std::collections::BTreeSet<&str> = schema["$defs"]["finding"]["properties"]["id"]
+            ["enum"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let code: std::collections::BTreeSet<&str> =
+            CheckId::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            ids, code,
+            "docs/audit-report.schema.json and the catalogue list different ids"
+        );
+    }
+
     /// docs/checks.md lists exactly the ids of the catalogue, in a table whose first column is
     /// the id in backticks.
     #[test]

@@ -7,7 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use mailtrust_lab::LabOptions;
 
-const DEFAULT_DOMAINS: &[&str] = &["signed.test", "unsigned.test", "expired.test", "bad-ds.test", "nullmx.test", "lame.test"];
+const DEFAULT_DOMAINS: &[&str] = &[
+    "signed.test",
+    "unsigned.test",
+    "expired.test",
+    "bad-ds.test",
+    "nullmx.test",
+    "lame.test",
+];
 
 /// Stops the lab when dropped, so that an error or a panic still tears it down.
 struct LabGuard(std::path::PathBuf);
@@ -15,7 +22,10 @@ struct LabGuard(std::path::PathBuf);
 impl Drop for LabGuard {
     fn drop(&mut self) {
         if let Err(e) = mailtrust_lab::down(&self.0) {
-            eprintln!("mailtrust: could not stop the demo lab in {}: {e}", self.0.display());
+            eprintln!(
+                "mailtrust: could not stop the demo lab in {}: {e}",
+                self.0.display()
+            );
         }
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -27,13 +37,27 @@ pub fn run(domains: Vec<String>, json: bool) -> anyhow::Result<ExitCode> {
     let opts = LabOptions {
         state: state.clone(),
         scenario_dirs: Vec::new(),
-        lame_server_cmd: vec![exe.clone().into_os_string(), "lab".into(), "serve-lame".into()],
+        lame_server_cmd: vec![
+            exe.clone().into_os_string(),
+            "lab".into(),
+            "serve-lame".into(),
+        ],
     };
-    eprintln!("mailtrust demo: starting the lab (Knot DNS and Unbound in a private network namespace)...");
+    eprintln!(
+        "mailtrust demo: starting the lab (Knot DNS and Unbound in a private network namespace)..."
+    );
     let info = mailtrust_lab::up(&opts).context("the demo needs root and the lab's packages (knot, unbound, ldnsutils; bin/test installs them)")?;
     let _guard = LabGuard(state.clone());
-    let domains: Vec<String> = if domains.is_empty() { DEFAULT_DOMAINS.iter().map(|d| d.to_string()).collect() } else { domains };
-    eprintln!("mailtrust demo: auditing {} with the lab's resolver {} and trust anchor\n", domains.join(", "), info.resolver);
+    let domains: Vec<String> = if domains.is_empty() {
+        DEFAULT_DOMAINS.iter().map(|d| d.to_string()).collect()
+    } else {
+        domains
+    };
+    eprintln!(
+        "mailtrust demo: auditing {} with the lab's resolver {} and trust anchor\n",
+        domains.join(", "),
+        info.resolver
+    );
     let mut cmd: Vec<OsString> = vec![
         exe.into_os_string(),
         "audit".into(),
@@ -51,6 +75,13 @@ pub fn run(domains: Vec<String>, json: bool) -> anyhow::Result<ExitCode> {
     }
     cmd.extend(domains.into_iter().map(OsString::from));
     let status = mailtrust_lab::exec(&state, &cmd)?;
-    eprintln!("\nmailtrust demo: done; the lab is stopped. On a real domain: mailtrust audit example.org");
-    Ok(ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)))
+    eprintln!(
+        "\nmailtrust demo: done; the lab is stopped. On a real domain: mailtrust audit example.org"
+    );
+    Ok(ExitCode::from(
+        status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(1),
+    ))
 }
