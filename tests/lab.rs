@@ -818,6 +818,8 @@ fn main() -> std::process::ExitCode {
         audit::nonexistent_domain_fails_once,
         audit::jsonl_and_csv_stream_one_line_per_domain,
         audit::output_matches_the_json_schema,
+        audit::spf_checks,
+        audit::dmarc_checks,
     ];
     // Listing tests must not start servers.
     if args.list {

@@ -107,6 +107,8 @@ impl Auditor {
         }
         let groups = join_all([
             Box::pin(checks::mx::run(self, d)) as checks::CheckFuture<'_>,
+            Box::pin(checks::spf::run(self, d)),
+            Box::pin(checks::dmarc::run(self, d)),
             Box::pin(checks::dane::run(self, d)),
             Box::pin(checks::e2e::run(self, d)),
         ])

@@ -97,8 +97,33 @@ pub fn human(r: &DomainReport, color: bool) -> String {
             continue;
         }
         let _ = writeln!(s, "  {}", paint(title, "1", color));
-        for f in in_area {
-            finding_block(f, color, &mut s);
+        // Several checks left inconclusive by the same failed lookup are said once.
+        let mut i = 0;
+        while i < in_area.len() {
+            let f = in_area[i];
+            let same = in_area[i..]
+                .iter()
+                .take_while(|g| {
+                    g.status == Status::Inconclusive
+                        && f.status == Status::Inconclusive
+                        && g.summary == f.summary
+                        && g.subject == f.subject
+                })
+                .count();
+            if same > 1 {
+                let ids: Vec<&str> = in_area[i..i + same].iter().map(|g| g.id.as_str()).collect();
+                let _ = writeln!(
+                    s,
+                    "    {} {}: {}",
+                    status_label(Status::Inconclusive, color),
+                    ids.join(", "),
+                    f.summary
+                );
+                i += same;
+            } else {
+                finding_block(f, color, &mut s);
+                i += 1;
+            }
         }
     }
     s.push('\n');
@@ -245,6 +270,33 @@ mod tests {
             .position(|c| c == "mx.present")
             .unwrap();
         assert_eq!(row.trim_end().split(',').nth(mx_col), Some("fail"));
+    }
+
+    #[test]
+    fn one_failed_lookup_is_said_once() {
+        let r = DomainReport::new(
+            "example.test".into(),
+            vec![
+                Finding::new(
+                    CheckId::DmarcPresent,
+                    Status::Inconclusive,
+                    "_dmarc TXT: timeout",
+                ),
+                Finding::new(
+                    CheckId::DmarcPolicy,
+                    Status::Inconclusive,
+                    "_dmarc TXT: timeout",
+                ),
+                Finding::new(
+                    CheckId::DmarcRua,
+                    Status::Inconclusive,
+                    "_dmarc TXT: timeout",
+                ),
+            ],
+        );
+        let t = human(&r, false);
+        assert_eq!(t.matches("_dmarc TXT: timeout").count(), 1, "{t}");
+        assert!(t.contains("dmarc.present, dmarc.policy, dmarc.rua"), "{t}");
     }
 
     #[test]

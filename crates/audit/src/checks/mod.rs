@@ -6,8 +6,11 @@ use std::pin::Pin;
 use crate::finding::Finding;
 
 pub(crate) mod dane;
+pub(crate) mod dmarc;
 pub(crate) mod dnssec;
 pub(crate) mod e2e;
 pub(crate) mod mx;
+pub(crate) mod spf;
+pub(crate) mod txt;
 
 pub(crate) type CheckFuture<'a> = Pin<Box<dyn Future<Output = Vec<Finding>> + Send + 'a>>;
