@@ -820,6 +820,8 @@ fn main() -> std::process::ExitCode {
         audit::output_matches_the_json_schema,
         audit::spf_checks,
         audit::dmarc_checks,
+        audit::dkim_checks,
+        audit::mta_sts_tls_rpt_and_bod,
     ];
     // Listing tests must not start servers.
     if args.list {

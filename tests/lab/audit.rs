@@ -115,8 +115,11 @@ pub fn findings_have_the_documented_shape(lab: &Lab) -> Result<(), Failed> {
 }
 
 pub fn secure_domain_passes_dns_checks(lab: &Lab) -> Result<(), Failed> {
-    let (code, reports, stderr, _) =
-        audit(lab, &["signed.test"], &["--address", "hugh@signed.test"]);
+    let (code, reports, stderr, _) = audit(
+        lab,
+        &["signed.test"],
+        &["--address", "hugh@signed.test", "--selector", "sel2048"],
+    );
     let r = report(&reports, "signed.test")?;
     expect_status!(r, "domain.exists", None, "pass");
     expect_status!(r, "dnssec.zone", None, "pass");
@@ -558,6 +561,132 @@ pub fn dmarc_checks(lab: &Lab) -> Result<(), Failed> {
     let st = status(r, "dmarc.present", None)?;
     if st != "inconclusive" && st != "fail" {
         return Err(Failed::from(format!("cnameloop: {st}")));
+    }
+    Ok(())
+}
+
+pub fn dkim_checks(lab: &Lab) -> Result<(), Failed> {
+    let domains = [
+        "signed.test",
+        "dkimweak.test",
+        "dkimed.test",
+        "dkimpair.test",
+        "dkimsha1.test",
+        "dkimtest.test",
+        "dkimcname.test",
+        "unsigned.test",
+    ];
+    let (_, reports, stderr, _) = audit(
+        lab,
+        &domains,
+        &[
+            "--selector",
+            "sel2048",
+            "--selector",
+            "weak",
+            "--selector",
+            "old",
+        ],
+    );
+    let r = report(&reports, "signed.test").map_err(|e| Failed::from(format!("{e:?} {stderr}")))?;
+    expect_status!(r, "dkim.key", Some("sel2048"), "pass");
+    let s = r["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["subject"] == "sel2048")
+        .map(|f| f["summary"].clone())
+        .unwrap_or_default();
+    if s != "RSA 2048 bits" {
+        return Err(Failed::from(format!("the key size is shown: {s}")));
+    }
+    expect_status!(r, "dkim.key", Some("weak"), "fail");
+    expect_status!(
+        report(&reports, "dkimweak.test")?,
+        "dkim.key",
+        Some("weak"),
+        "fail"
+    );
+    expect_status!(
+        report(&reports, "dkimed.test")?,
+        "dkim.key",
+        Some("ed25519"),
+        "warn"
+    );
+    let r = report(&reports, "dkimpair.test")?;
+    expect_status!(r, "dkim.key", Some("rsa"), "pass");
+    expect_status!(r, "dkim.key", Some("ed25519"), "pass");
+    expect_status!(
+        report(&reports, "dkimsha1.test")?,
+        "dkim.key",
+        Some("s1"),
+        "fail"
+    );
+    let r = report(&reports, "dkimtest.test")?;
+    expect_status!(r, "dkim.key", Some("default"), "warn");
+    expect_status!(r, "dkim.key", Some("old"), "info");
+    let r = report(&reports, "dkimcname.test")?;
+    expect_status!(r, "dkim.key", Some("selector1"), "pass");
+    let notes = r["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["subject"] == "selector1")
+        .map(|f| f["evidence"]["notes"].to_string())
+        .unwrap_or_default();
+    if !notes.contains("selector1._domainkey.provider.signed.test") {
+        return Err(Failed::from(format!("the CNAME target is named: {notes}")));
+    }
+    // No key anywhere: inconclusive, never a failure.
+    let (_, reports, _, _) = audit(lab, &["unsigned.test"], &[]);
+    let r = report(&reports, "unsigned.test")?;
+    let statuses: Vec<String> = r["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["id"] == "dkim.key" && f["subject"].is_null())
+        .map(|f| f["status"].as_str().unwrap_or("").to_string())
+        .collect();
+    if statuses != ["inconclusive"] {
+        return Err(Failed::from(format!(
+            "unsigned.test dkim.key without subject: {statuses:?}"
+        )));
+    }
+    Ok(())
+}
+
+pub fn mta_sts_tls_rpt_and_bod(lab: &Lab) -> Result<(), Failed> {
+    let (_, reports, stderr, _) = audit(
+        lab,
+        &["signed.test", "stsbad.test", "unsigned.test", "bod.test"],
+        &[],
+    );
+    let r = report(&reports, "signed.test").map_err(|e| Failed::from(format!("{e:?} {stderr}")))?;
+    expect_status!(r, "mta-sts.record", None, "pass");
+    expect_status!(r, "tls-rpt.record", None, "pass");
+    expect_status!(r, "bod1801.summary", None, "info");
+    let r = report(&reports, "stsbad.test")?;
+    expect_status!(r, "mta-sts.record", None, "fail");
+    expect_status!(r, "tls-rpt.record", None, "fail");
+    let r = report(&reports, "unsigned.test")?;
+    expect_status!(r, "mta-sts.record", None, "warn");
+    expect_status!(r, "tls-rpt.record", None, "warn");
+    let s = finding(r, "bod1801.summary")
+        .and_then(|f| f["summary"].as_str())
+        .unwrap_or("");
+    if !s.contains("would not meet") || !s.contains("reports@dmarc.cyber.dhs.gov") {
+        return Err(Failed::from(format!("says what BOD 18-01 misses: {s}")));
+    }
+    let r = report(&reports, "bod.test")?;
+    let f = finding(r, "bod1801.summary")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if !f["summary"].as_str().unwrap_or("").contains("meets")
+        || !f["evidence"]["notes"].to_string().contains("STARTTLS")
+    {
+        return Err(Failed::from(format!(
+            "bod.test meets the DNS part, and says the STARTTLS part was not checked: {f}"
+        )));
     }
     Ok(())
 }

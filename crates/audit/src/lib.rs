@@ -109,12 +109,16 @@ impl Auditor {
             Box::pin(checks::mx::run(self, d)) as checks::CheckFuture<'_>,
             Box::pin(checks::spf::run(self, d)),
             Box::pin(checks::dmarc::run(self, d)),
+            Box::pin(checks::dkim::run(self, d)),
+            Box::pin(checks::policy_records::run(self, d)),
             Box::pin(checks::dane::run(self, d)),
             Box::pin(checks::e2e::run(self, d)),
         ])
         .await;
         let mut findings = first;
         findings.extend(groups.into_iter().flatten());
+        let bod = checks::bod1801::summarize(domain, &findings);
+        findings.push(bod);
         DomainReport::new(domain.to_string(), findings)
     }
 }

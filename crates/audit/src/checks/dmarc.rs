@@ -289,7 +289,8 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
             .fix(format!("Add `rua=mailto:dmarc-reports@{policy_domain}` (and read the reports, e.g. with `mailtrust reports`)."))
     } else {
         Finding::new(CheckId::DmarcRua, Status::Pass, format!("aggregate reports go to {}", record.rua.iter().map(|u| u.uri.as_str()).collect::<Vec<_>>().join(", ")))
-    });
+    }
+    .data(serde_json::json!({ "rua": record.rua.iter().map(|u| u.uri.clone()).collect::<Vec<_>>() })));
 
     // dmarc.rua-authorized: each external report domain must agree (RFC 9990 §3).
     let mut dests: Vec<(String, &'static str)> = Vec::new();

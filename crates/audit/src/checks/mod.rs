@@ -5,11 +5,14 @@ use std::pin::Pin;
 
 use crate::finding::Finding;
 
+pub(crate) mod bod1801;
 pub(crate) mod dane;
+pub(crate) mod dkim;
 pub(crate) mod dmarc;
 pub(crate) mod dnssec;
 pub(crate) mod e2e;
 pub(crate) mod mx;
+pub(crate) mod policy_records;
 pub(crate) mod spf;
 pub(crate) mod txt;
 
