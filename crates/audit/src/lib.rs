@@ -29,7 +29,28 @@ pub struct AuditOptions {
     pub addresses: Vec<String>,
     /// Skip network probes of mail servers (the transport checks come later).
     pub dns_only: bool,
+    /// Run only the checks of these areas (catalogue `area` names: dnssec, mx, spf, dkim, dmarc,
+    /// transport, e2e); empty runs everything. `domain.exists` always runs.
+    pub only: Vec<String>,
 }
+
+impl AuditOptions {
+    fn wants(&self, area: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|a| a == area)
+    }
+}
+
+/// The areas `--only` accepts.
+pub const AREAS: &[&str] = &[
+    "dnssec",
+    "mx",
+    "spf",
+    "dkim",
+    "dmarc",
+    "transport",
+    "e2e",
+    "summary",
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid domain {input:?}: {reason}")]
@@ -72,6 +93,11 @@ impl Auditor {
         }
     }
 
+    /// Queries sent upstream so far by the shared resolver.
+    pub fn queries_sent(&self) -> u64 {
+        self.inner.resolver.queries_sent()
+    }
+
     pub fn options(&self) -> &AuditOptions {
         &self.inner.options
     }
@@ -105,20 +131,37 @@ impl Auditor {
         {
             return DomainReport::new(domain.to_string(), first);
         }
-        let groups = join_all([
-            Box::pin(checks::mx::run(self, d)) as checks::CheckFuture<'_>,
-            Box::pin(checks::spf::run(self, d)),
-            Box::pin(checks::dmarc::run(self, d)),
-            Box::pin(checks::dkim::run(self, d)),
-            Box::pin(checks::policy_records::run(self, d)),
-            Box::pin(checks::dane::run(self, d)),
-            Box::pin(checks::e2e::run(self, d)),
-        ])
-        .await;
+        let o = &self.inner.options;
+        let mut wanted: Vec<checks::CheckFuture<'_>> = Vec::new();
+        if o.wants("mx") {
+            wanted.push(Box::pin(checks::mx::run(self, d)));
+        }
+        if o.wants("spf") {
+            wanted.push(Box::pin(checks::spf::run(self, d)));
+        }
+        if o.wants("dmarc") {
+            wanted.push(Box::pin(checks::dmarc::run(self, d)));
+        }
+        if o.wants("dkim") {
+            wanted.push(Box::pin(checks::dkim::run(self, d)));
+        }
+        if o.wants("transport") {
+            wanted.push(Box::pin(checks::policy_records::run(self, d)));
+            wanted.push(Box::pin(checks::dane::run(self, d)));
+        }
+        if o.wants("e2e") {
+            wanted.push(Box::pin(checks::e2e::run(self, d)));
+        }
+        let groups = join_all(wanted).await;
         let mut findings = first;
+        if !o.wants("dnssec") {
+            findings.retain(|f| f.id != CheckId::DnssecZone);
+        }
         findings.extend(groups.into_iter().flatten());
-        let bod = checks::bod1801::summarize(domain, &findings);
-        findings.push(bod);
+        if o.wants("summary") {
+            let bod = checks::bod1801::summarize(domain, &findings);
+            findings.push(bod);
+        }
         DomainReport::new(domain.to_string(), findings)
     }
 }

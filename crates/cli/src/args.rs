@@ -82,6 +82,9 @@ pub struct AuditArgs {
     /// Skip network probes of mail servers (DNS checks only).
     #[arg(long)]
     pub dns_only: bool,
+    /// Run only these areas (comma-separated): dnssec, mx, spf, dkim, dmarc, transport, e2e, summary.
+    #[arg(long, value_name = "AREA,...", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(mailtrust_audit::AREAS))]
+    pub only: Vec<String>,
     /// List the checks (id, area, title, references) instead of auditing.
     #[arg(long)]
     pub list_checks: bool,

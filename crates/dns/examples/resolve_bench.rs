@@ -4,6 +4,11 @@
 //! Usage: resolve_bench --resolver IP:PORT --trust-anchor FILE --zone ZONE --names N
 //!        [--concurrency C] [--rounds R]
 //! Names are `h<i>.<ZONE>` for i in 0..N, each with one A record in a signed zone.
+//!
+//! Second mode, the bound for the audit benchmark (`bench/audit.sh`):
+//!        resolve_bench --resolver IP:PORT --queries FILE [--concurrency C]
+//! FILE holds one `NAME TYPE` per line; every query is sent once through a plain hickory
+//! resolver (no validation, no cache) and the answered queries per second are printed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -132,8 +137,79 @@ fn p256_verifications_per_second() -> Result<f64, String> {
     Ok(rate(n, start.elapsed()))
 }
 
+/// The plain-client bound over a query mix: what the resolver answers per second.
+async fn query_mix(resolver: SocketAddr, file: &str, concurrency: usize) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let queries: Vec<(Name, RecordType)> = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(n, t)| {
+            Some((
+                Name::from_ascii(n).ok()?,
+                t.trim().parse::<RecordType>().ok()?,
+            ))
+        })
+        .collect();
+    let mut ns = NameServerConfig::udp_and_tcp(resolver.ip());
+    for c in &mut ns.connections {
+        c.port = resolver.port();
+    }
+    let mut opts = ResolverOpts::default();
+    opts.cache_size = 0;
+    opts.timeout = Duration::from_secs(5);
+    let r = hickory_resolver::Resolver::builder_with_config(
+        HickoryConfig::from_name_servers(vec![ns]),
+        TokioRuntimeProvider::default(),
+    )
+    .with_options(opts)
+    .build()
+    .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let answered = stream::iter(queries.iter().cloned())
+        .map(|(n, t)| {
+            let r = r.clone();
+            // NXDOMAIN and NODATA are answers too: only failures to answer are left out.
+            async move {
+                match r.lookup(n, t).await {
+                    Ok(_) => true,
+                    Err(e) => e.is_no_records_found() || e.is_nx_domain(),
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+    let t = start.elapsed();
+    println!(
+        "plain client: {} queries, {answered} answered in {:.2}s: {:.0} queries/s",
+        queries.len(),
+        t.as_secs_f64(),
+        rate(answered, t)
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), String> {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--queries") {
+        let file = argv.get(i + 1).ok_or("--queries needs a file")?;
+        let resolver = argv
+            .iter()
+            .position(|a| a == "--resolver")
+            .and_then(|j| argv.get(j + 1))
+            .ok_or("--resolver missing")?
+            .parse::<SocketAddr>()
+            .map_err(|e| e.to_string())?;
+        let concurrency = argv
+            .iter()
+            .position(|a| a == "--concurrency")
+            .and_then(|j| argv.get(j + 1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(200);
+        return query_mix(resolver, file, concurrency).await;
+    }
     let a = args()?;
     let names: Vec<Name> = (0..a.names)
         .map(|i| {

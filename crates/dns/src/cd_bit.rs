@@ -10,8 +10,12 @@
 use hickory_net::xfer::DnsHandle;
 use hickory_proto::op::DnsRequest;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Also counts the queries it sends, so that users (and benchmarks) can see what a run cost.
 #[derive(Clone)]
-pub(crate) struct CdBit<H>(pub H);
+pub(crate) struct CdBit<H>(pub H, pub Arc<AtomicU64>);
 
 impl<H: DnsHandle> DnsHandle for CdBit<H> {
     type Response = H::Response;
@@ -23,6 +27,10 @@ impl<H: DnsHandle> DnsHandle for CdBit<H> {
 
     fn send(&self, mut request: DnsRequest) -> Self::Response {
         request.metadata.checking_disabled = true;
+        self.1.fetch_add(1, Ordering::Relaxed);
+        if let Some(q) = request.queries.first() {
+            tracing::trace!(name = %q.name(), qtype = %q.query_type(), "upstream query");
+        }
         self.0.send(request)
     }
 }

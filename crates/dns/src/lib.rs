@@ -16,6 +16,7 @@ pub mod answer;
 mod cd_bit;
 pub mod chain;
 pub mod config;
+mod inflight;
 mod key_cache;
 pub mod present;
 pub mod qtype;

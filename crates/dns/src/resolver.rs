@@ -4,6 +4,7 @@
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_net::dnssec::DnssecDnsHandle;
@@ -22,6 +23,7 @@ use crate::answer::{Answer, BogusReason, DnssecStatus, Outcome};
 use crate::cd_bit::CdBit;
 use crate::chain::{self, Chain, Finding};
 use crate::config::ResolverConfig;
+use crate::inflight::Inflight;
 use crate::key_cache::KeyCache;
 use crate::present;
 use crate::qtype::QueryType;
@@ -49,6 +51,9 @@ pub struct Resolver {
 }
 
 struct Inner {
+    inflight: Inflight<(Name, QueryType), Answer>,
+    /// Queries sent upstream so far (after the caches), counted by [`CdBit`].
+    sent: Arc<AtomicU64>,
     cache: CachingClient<Validating>,
     keys: KeyCache<Raw>,
     raw: Raw,
@@ -101,7 +106,8 @@ impl Resolver {
         let tls = TlsConfig::new().map_err(|e| ResolverError::Setup(e.to_string()))?;
         let cx = Arc::new(PoolContext::new(opts.clone(), tls));
         let pool = NameServerPool::from_config(servers, cx, TokioRuntimeProvider::default());
-        let raw = CdBit(RetryDnsHandle::new(pool, opts.attempts));
+        let sent = Arc::new(AtomicU64::new(0));
+        let raw = CdBit(RetryDnsHandle::new(pool, opts.attempts), sent.clone());
 
         let mut extra: Vec<(Name, DNSKEY)> = Vec::new();
         let ds_zones: Vec<Name> = {
@@ -140,6 +146,8 @@ impl Resolver {
         let cache = CachingClient::new(config.cache_size, validating, true);
         Ok(Self {
             inner: Arc::new(Inner {
+                inflight: Inflight::new(),
+                sent,
                 cache,
                 keys,
                 raw,
@@ -147,6 +155,11 @@ impl Resolver {
                 upstreams,
             }),
         })
+    }
+
+    /// How many queries this resolver has sent upstream (each try counts; cache hits do not).
+    pub fn queries_sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::Relaxed)
     }
 
     /// The upstream resolvers in use.
@@ -180,6 +193,19 @@ impl Resolver {
     /// [`Outcome`]. A bogus verdict is retried once before it is reported, and always carries a
     /// reason from mailtrust's own walk of the chain.
     pub async fn lookup(&self, name: &Name, qtype: QueryType) -> Answer {
+        // Concurrent askers of the same question share one lookup (a bulk audit asks the MX of
+        // a domain from several checks at once).
+        let this = self.clone();
+        let n = name.clone();
+        self.inner
+            .inflight
+            .run((name.clone(), qtype), move || async move {
+                this.lookup_fresh(&n, qtype).await
+            })
+            .await
+    }
+
+    async fn lookup_fresh(&self, name: &Name, qtype: QueryType) -> Answer {
         let query = Query::query(name.clone(), qtype.record_type());
         let mut answer = self.lookup_once(&query, qtype).await;
         if matches!(answer.dnssec, DnssecStatus::Bogus(_)) {

@@ -70,6 +70,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             selectors: args.selectors.clone(),
             addresses: args.addresses.clone(),
             dns_only: args.dns_only,
+            only: args.only.clone(),
         };
         let auditor = Auditor::new(resolver, options);
         let domains = domain_stream(&args, invalid.clone())?;
@@ -122,6 +123,11 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             }
         }
         progress.finish();
+        tracing::info!(
+            "{} domains, {} queries sent upstream",
+            summary.domains,
+            auditor.queries_sent()
+        );
         if format == Format::Json {
             let doc = serde_json::json!({
                 "schema": mailtrust_audit::SCHEMA_VERSION,
