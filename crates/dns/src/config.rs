@@ -60,7 +60,7 @@ impl Default for ResolverConfig {
             attempts: 2,
             deadline: Duration::from_secs(20),
             anchors: TrustAnchorSet::iana_root(),
-            cache_size: 65_536,
+            cache_size: 8_192,
         }
     }
 }
