@@ -822,6 +822,7 @@ fn main() -> std::process::ExitCode {
         audit::dmarc_checks,
         audit::dkim_checks,
         audit::mta_sts_tls_rpt_and_bod,
+        audit::interrupt_leaves_valid_jsonl,
     ];
     // Listing tests must not start servers.
     if args.list {

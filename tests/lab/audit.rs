@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use libtest_mimic::Failed;
 use serde_json::Value;
 
-use super::{Lab, in_lab};
+use std::process::Command;
+
+use super::{BIN, Lab, in_lab};
 
 /// Runs `mailtrust audit --json` on `domains` inside the lab; returns (exit code, domains by name, stderr).
 fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, String, Duration) {
@@ -687,6 +689,98 @@ pub fn mta_sts_tls_rpt_and_bod(lab: &Lab) -> Result<(), Failed> {
         return Err(Failed::from(format!(
             "bod.test meets the DNS part, and says the STARTTLS part was not checked: {f}"
         )));
+    }
+    Ok(())
+}
+
+/// Ctrl-C stops cleanly: what finished is written as valid JSON Lines, nothing half-written.
+pub fn interrupt_leaves_valid_jsonl(lab: &Lab) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+    let input = dir.path().join("list.txt");
+    let out = dir.path().join("out.jsonl");
+    // Fast domains first, then lame ones that keep the run busy until the interrupt.
+    let mut list = String::new();
+    for d in [
+        "signed.test",
+        "unsigned.test",
+        "nullmx.test",
+        "spfsoft.test",
+    ] {
+        list.push_str(d);
+        list.push('\n');
+    }
+    for i in 0..50 {
+        list.push_str(&format!("host{i}.lame.test\n"));
+    }
+    std::fs::write(&input, list).map_err(|e| Failed::from(e.to_string()))?;
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    // A session of its own, so that the interrupt reaches the whole group, as a terminal's
+    // Ctrl-C does, and not the test harness.
+    let mut child = Command::new("setsid")
+        .arg(BIN)
+        .args(["lab", "exec", "--state"])
+        .arg(&lab.state)
+        .arg("--")
+        .arg(BIN)
+        .args([
+            "audit",
+            "--jsonl",
+            "--concurrency",
+            "2",
+            "--timeout",
+            "2",
+            "--deadline",
+            "6",
+            "--resolver",
+            &lab.resolver(),
+            "--trust-anchor",
+            &anchor,
+        ])
+        .arg("--input")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .spawn()
+        .map_err(|e| Failed::from(e.to_string()))?;
+    std::thread::sleep(Duration::from_secs(4));
+    let pgid = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-INT", "--", &pgid]).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if child
+            .try_wait()
+            .map_err(|e| Failed::from(e.to_string()))?
+            .is_some()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if child.try_wait().ok().flatten().is_none() {
+        let _ = child.kill();
+        return Err(Failed::from(
+            "the audit did not stop within 20 s of the interrupt",
+        ));
+    }
+    // The inner audit may still be flushing after the outer process is gone.
+    std::thread::sleep(Duration::from_secs(1));
+    let text = std::fs::read_to_string(&out).map_err(|e| Failed::from(e.to_string()))?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() || lines.len() >= 54 {
+        return Err(Failed::from(format!(
+            "some but not all domains finished: {} lines",
+            lines.len()
+        )));
+    }
+    for l in &lines {
+        let v: Value = serde_json::from_str(l)
+            .map_err(|e| Failed::from(format!("invalid line {l:?}: {e}")))?;
+        if v["schema"] != 1 {
+            return Err(Failed::from(format!("not a report: {l}")));
+        }
+    }
+    if !text.ends_with('\n') {
+        return Err(Failed::from("the last line is cut"));
     }
     Ok(())
 }
