@@ -14,8 +14,8 @@ use mailtrust_dns::{Answer, DnssecStatus, Outcome, QueryType};
 use mailtrust_records::Severity as DiagSeverity;
 use mailtrust_records::is_spf_record;
 use mailtrust_records::spf::{
-    DNS_LOOKUP_LIMIT, DomainSpec, Mechanism, Qualifier, RECOMMENDED_MAX_RECORD_LEN, SpfRecord,
-    TermKind,
+    DNS_LOOKUP_LIMIT, DomainSpec, Mechanism, Qualifier, RECOMMENDED_MAX_RECORD_LEN, SpfDiagnostic,
+    SpfRecord, TermKind,
 };
 use serde::Serialize;
 
@@ -442,10 +442,14 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
 
     let raw = String::from_utf8_lossy(first).into_owned();
     let record = SpfRecord::parse(first);
+    // The lookup count has its own check (spf.lookups, over the whole tree); it is no syntax error.
     let errors: Vec<String> = record
         .diagnostics
         .iter()
-        .filter(|d| d.severity() == DiagSeverity::Error)
+        .filter(|d| {
+            d.severity() == DiagSeverity::Error
+                && !matches!(d, SpfDiagnostic::TooManyDnsLookups { .. })
+        })
         .map(ToString::to_string)
         .collect();
     let warnings: Vec<String> = record
