@@ -56,7 +56,20 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Exec { state, command } => {
-            let status = mailtrust_lab::exec(&state, &command)?;
+            // Like a shell: while the command runs, Ctrl-C is the command's to handle (an audit
+            // writes what finished and exits 130); we only wait and pass its status on.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let status = rt.block_on(async move {
+                let _sigint =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                        .context("cannot take over Ctrl-C")?;
+                tokio::task::spawn_blocking(move || mailtrust_lab::exec(&state, &command))
+                    .await
+                    .context("the command's waiter failed")?
+                    .map_err(anyhow::Error::from)
+            })?;
             Ok(ExitCode::from(
                 status
                     .code()
