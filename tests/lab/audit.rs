@@ -558,6 +558,22 @@ pub fn dmarc_checks(lab: &Lab) -> Result<(), Failed> {
         None,
         "fail"
     );
+    // RFC 9989's tree walk and RFC 7489's PSL rule disagree here; the evidence says so.
+    let (_, dept, _, _) = audit(lab, &["host.dept.signed.test"], &[]);
+    let r = report(&dept, "host.dept.signed.test")?;
+    let f = finding(r, "dmarc.present").cloned().unwrap_or(Value::Null);
+    if !f["summary"]
+        .as_str()
+        .unwrap_or("")
+        .contains("dept.signed.test")
+        || !f["evidence"]["notes"]
+            .to_string()
+            .contains("RFC 7489 receivers")
+    {
+        return Err(Failed::from(format!(
+            "tree walk finds dept.signed.test, and the RFC 7489 difference is noted: {f}"
+        )));
+    }
     // A CNAME loop is an unusable answer, never "no record".
     let r = report(&reports, "cnameloop.test")?;
     let st = status(r, "dmarc.present", None)?;

@@ -15,6 +15,17 @@ use crate::catalogue::CheckId;
 use crate::checks::txt;
 use crate::finding::{Finding, Status, answered};
 
+/// The Public Suffix List bundled for the RFC 7489 comparison: the `psl` crate's version, pinned
+/// in Cargo.toml, names the list.
+pub(crate) const PSL_VERSION: &str = "psl crate 2.1.247";
+
+/// RFC 7489 §3.2: the organizational domain is one label below the longest public suffix.
+pub(crate) fn org_domain_7489(domain: &str) -> Option<String> {
+    psl::domain(domain.as_bytes())
+        .and_then(|d| std::str::from_utf8(d.as_bytes()).ok())
+        .map(str::to_string)
+}
+
 /// RFC 9989 §4.10: the tree walk makes at most 8 queries: the name itself, then from at most 7
 /// labels down to 1.
 const MAX_WALK_LABELS: usize = 7;
@@ -93,6 +104,7 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
         CheckId::DmarcRuaAuthorized,
     ];
     let d = discover(a, domain).await;
+    let legacy = legacy_discovery(a, domain).await;
     let fix_publish = format!(
         "Publish `_dmarc.{domain}. 3600 IN TXT \"v=DMARC1; p=reject; rua=mailto:dmarc-reports@{domain}\"` (start with p=none while you read the reports, then move to reject)."
     );
@@ -116,6 +128,9 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
             f = f.note(format!(
                 "_dmarc.{n} has several DMARC records and was ignored"
             ));
+        }
+        if let Some(note) = legacy_note(None, &legacy) {
+            f = f.note(note);
         }
         let mut out = vec![f];
         out.extend(
@@ -165,6 +180,9 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
         present = present.note(format!(
             "_dmarc.{n} has several DMARC records and was ignored"
         ));
+    }
+    if let Some(note) = legacy_note(Some(&policy_domain), &legacy) {
+        present = present.note(note);
     }
     out.push(present);
     if only_public_suffix || matches!(ans.dnssec, DnssecStatus::Bogus(_)) {
@@ -319,9 +337,56 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
     out
 }
 
-/// Same organisation, approximately: one name is the other or one of its ancestors' subtrees.
+/// Where RFC 7489 would have found the policy: `_dmarc.<domain>`, else `_dmarc.<organizational
+/// domain>` by the Public Suffix List. `None` inside means "no record"; the outer `None` that a
+/// lookup failed, so nothing can be said.
+async fn legacy_discovery(a: &Auditor, domain: &str) -> Option<Option<String>> {
+    let mut targets = vec![domain.to_string()];
+    if let Some(org) = org_domain_7489(domain)
+        && org != domain
+    {
+        targets.push(org);
+    }
+    for t in targets {
+        let ans = a.lookup(&format!("_dmarc.{t}"), QueryType::Txt).await;
+        if !answered(&ans) {
+            return None;
+        }
+        if txt::records(&ans)
+            .iter()
+            .filter(|r| is_dmarc_record(r))
+            .count()
+            == 1
+        {
+            return Some(Some(t));
+        }
+    }
+    Some(None)
+}
+
+/// A note when RFC 7489's discovery would have ended elsewhere than RFC 9989's tree walk.
+fn legacy_note(found: Option<&str>, legacy: &Option<Option<String>>) -> Option<String> {
+    let Some(legacy) = legacy else { return None };
+    if legacy.as_deref() == found {
+        return None;
+    }
+    Some(match legacy {
+        Some(l) => format!(
+            "RFC 7489 receivers (organizational domain by the Public Suffix List, {PSL_VERSION}) would use the record at _dmarc.{l} instead"
+        ),
+        None => format!(
+            "RFC 7489 receivers (organizational domain by the Public Suffix List, {PSL_VERSION}) would find no record"
+        ),
+    })
+}
+
+/// Same organisation: equal organizational domains by the Public Suffix List (RFC 7489 §3.2),
+/// or, for names the list does not cover, one name inside the other.
 fn same_org(a: &str, b: &str) -> bool {
-    a == b || a.ends_with(&format!(".{b}")) || b.ends_with(&format!(".{a}"))
+    match (org_domain_7489(a), org_domain_7489(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b || a.ends_with(&format!(".{b}")) || b.ends_with(&format!(".{a}")),
+    }
 }
 
 async fn authorised(a: &Auditor, policy_domain: &str, dest: &str, kind: &'static str) -> Finding {
@@ -458,5 +523,20 @@ mod tests {
         assert!(same_org("mail.example.com", "example.com"));
         assert!(!same_org("example.com", "example.net"));
         assert!(!same_org("example.com", "badexample.com"));
+        // The list knows that co.uk is a public suffix: two customers are not one organisation.
+        assert!(!same_org("a.co.uk", "b.co.uk"));
+        assert!(same_org("mail.a.co.uk", "a.co.uk"));
+    }
+
+    #[test]
+    fn organizational_domain_by_the_public_suffix_list() {
+        assert_eq!(
+            org_domain_7489("a.b.example.co.uk").as_deref(),
+            Some("example.co.uk")
+        );
+        assert_eq!(
+            org_domain_7489("mail.example.com").as_deref(),
+            Some("example.com")
+        );
     }
 }
