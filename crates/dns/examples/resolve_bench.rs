@@ -64,23 +64,28 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-/// The peer: hickory's own resolver, no validation, one query per name through the same
-/// Unbound. It measures what Unbound and the client stack cost without mailtrust's work.
-async fn plain_pass(a: &Args, names: &[Name]) -> Result<(Duration, usize), String> {
-    let mut ns = NameServerConfig::udp_and_tcp(a.resolver.ip());
+/// hickory's own resolver with no validation and no cache, on the given upstream: the peer.
+fn plain_resolver(upstream: SocketAddr) -> Result<hickory_resolver::TokioResolver, String> {
+    let mut ns = NameServerConfig::udp_and_tcp(upstream.ip());
     for c in &mut ns.connections {
-        c.port = a.resolver.port();
+        c.port = upstream.port();
     }
     let mut opts = ResolverOpts::default();
     opts.cache_size = 0;
     opts.timeout = Duration::from_secs(5);
-    let resolver = hickory_resolver::Resolver::builder_with_config(
+    hickory_resolver::Resolver::builder_with_config(
         HickoryConfig::from_name_servers(vec![ns]),
         TokioRuntimeProvider::default(),
     )
     .with_options(opts)
     .build()
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// The peer: hickory's own resolver, no validation, one query per name through the same
+/// Unbound. It measures what Unbound and the client stack cost without mailtrust's work.
+async fn plain_pass(a: &Args, names: &[Name]) -> Result<(Duration, usize), String> {
+    let resolver = plain_resolver(a.resolver)?;
     let start = Instant::now();
     let ok = stream::iter(names.iter().cloned())
         .map(|n| {
@@ -150,20 +155,7 @@ async fn query_mix(resolver: SocketAddr, file: &str, concurrency: usize) -> Resu
             ))
         })
         .collect();
-    let mut ns = NameServerConfig::udp_and_tcp(resolver.ip());
-    for c in &mut ns.connections {
-        c.port = resolver.port();
-    }
-    let mut opts = ResolverOpts::default();
-    opts.cache_size = 0;
-    opts.timeout = Duration::from_secs(5);
-    let r = hickory_resolver::Resolver::builder_with_config(
-        HickoryConfig::from_name_servers(vec![ns]),
-        TokioRuntimeProvider::default(),
-    )
-    .with_options(opts)
-    .build()
-    .map_err(|e| e.to_string())?;
+    let r = plain_resolver(resolver)?;
     let start = Instant::now();
     let answered = stream::iter(queries.iter().cloned())
         .map(|(n, t)| {
