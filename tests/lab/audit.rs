@@ -285,7 +285,8 @@ pub fn jsonl_and_csv_stream_one_line_per_domain(lab: &Lab) -> Result<(), Failed>
     let input = dir.path().join("list.csv");
     std::fs::write(
         &input,
-        "rank,domain\n1,signed.test\n2,unsigned.test\n3,not a domain!\n4,nullmx.test\n",
+        // A byte-order mark and a comment before the header, as spreadsheets and people write.
+        "\u{feff}# exported list\nrank,domain\n1,signed.test\n2,unsigned.test\n3,not a domain!\n4,\"nullmx.test\"\n",
     )
     .map_err(|e| Failed::from(e.to_string()))?;
     let input_s = input.to_string_lossy().to_string();
@@ -308,7 +309,7 @@ pub fn jsonl_and_csv_stream_one_line_per_domain(lab: &Lab) -> Result<(), Failed>
         return Err(Failed::from(format!("three JSON lines: {stdout}")));
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !stderr.contains("list.csv:4") || out.status.code() != Some(2) {
+    if !stderr.contains("list.csv:5") || out.status.code() != Some(2) {
         return Err(Failed::from(format!(
             "the bad line is named and the exit is 2: {:?} {stderr}",
             out.status.code()
@@ -482,6 +483,20 @@ pub fn spf_checks(lab: &Lab) -> Result<(), Failed> {
         None,
         "fail"
     );
+    // An include reached along two branches is no loop (RFC 7208 §4.6.4 only counts it).
+    let (_, more, _, _) = audit(lab, &["spfdiamond.test", "spfredirsoft.test"], &[]);
+    let r = report(&more, "spfdiamond.test")?;
+    expect_status!(r, "spf.syntax", None, "pass");
+    expect_status!(r, "spf.lookups", None, "pass");
+    // The fix goes to the record that decides, not beside the redirect (§6.1 would switch it off).
+    let r = report(&more, "spfredirsoft.test")?;
+    expect_status!(r, "spf.all", None, "warn");
+    let fix = finding(r, "spf.all")
+        .and_then(|f| f["remediation"].as_str())
+        .unwrap_or("");
+    if !fix.contains("_spf.spfredirsoft.test. 3600 IN TXT \"v=spf1 mx -all\"") {
+        return Err(Failed::from(format!("fix for the deciding record: {fix}")));
+    }
     Ok(())
 }
 

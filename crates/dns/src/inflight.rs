@@ -6,22 +6,33 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
+/// A shared run older than this is not joined: its askers may all have given up (a deadline
+/// dropped them), and a new asker should not inherit a stale, unpolled request.
+const MAX_SHARE_AGE: Duration = Duration::from_secs(10);
+
+type Entry<V> = (u64, Instant, Shared<BoxFuture<'static, V>>);
+
 pub(crate) struct Inflight<K, V: Clone> {
-    map: Mutex<HashMap<K, Shared<BoxFuture<'static, V>>>>,
+    map: Arc<Mutex<HashMap<K, Entry<V>>>>,
+    next: AtomicU64,
 }
 
-impl<K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Inflight<K, V> {
+impl<K: Hash + Eq + Clone + Send + 'static, V: Clone + Send + Sync + 'static> Inflight<K, V> {
     pub(crate) fn new() -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
+            map: Arc::new(Mutex::new(HashMap::new())),
+            next: AtomicU64::new(0),
         }
     }
 
-    /// Runs `make()` unless the same `key` is already running, and returns its result.
+    /// Runs `make()` unless the same `key` is already running, and returns its result. The
+    /// entry is removed when the run completes, by whichever asker drives it.
     pub(crate) async fn run<F>(&self, key: K, make: impl FnOnce() -> F) -> V
     where
         F: Future<Output = V> + Send + 'static,
@@ -32,19 +43,29 @@ impl<K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Inflight<K, V> {
                 return make().await;
             };
             match map.get(&key) {
-                Some(f) => f.clone(),
-                None => {
-                    let f = make().boxed().shared();
-                    map.insert(key.clone(), f.clone());
+                Some((_, started, f)) if started.elapsed() < MAX_SHARE_AGE => f.clone(),
+                _ => {
+                    let id = self.next.fetch_add(1, Ordering::Relaxed);
+                    let work = make();
+                    let (map_ref, k) = (self.map.clone(), key.clone());
+                    let f = async move {
+                        let v = work.await;
+                        // Remove our own entry only, not a newer run under the same key.
+                        if let Ok(mut m) = map_ref.lock()
+                            && m.get(&k).is_some_and(|(i, _, _)| *i == id)
+                        {
+                            m.remove(&k);
+                        }
+                        v
+                    }
+                    .boxed()
+                    .shared();
+                    map.insert(key, (id, Instant::now(), f.clone()));
                     f
                 }
             }
         };
-        let v = fut.await;
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(&key);
-        }
-        v
+        fut.await
     }
 }
 

@@ -40,7 +40,8 @@ async fn host(a: &Auditor, host: &str, mx_secure: bool) -> Finding {
             // RFC 7672 §2.2.2: a DANE sender must not deliver when the TLSA lookup fails in a
             // signed zone; mail waits in queues. Only a secure host zone makes this a failure.
             let host_a = a.lookup(host, QueryType::A).await;
-            if host_a.dnssec == DnssecStatus::Secure {
+            // RFC 7672 §2.2.1: with an insecure MX RRset no DANE sender looks up TLSA at all.
+            if mx_secure && host_a.dnssec == DnssecStatus::Secure {
                 Finding::new(CheckId::DaneTlsa, Status::Fail, format!("the TLSA lookup for {owner} fails (SERVFAIL) in a signed zone: DANE senders hold mail for {host}"))
                     .lookup(&host_a)
                     .fix(format!("Make {owner} answer (records, or a signed NXDOMAIN/NODATA); check the authoritative servers of {host}'s zone."))

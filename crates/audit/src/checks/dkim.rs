@@ -73,6 +73,8 @@ async fn probe(a: &Auditor, selector: &str, domain: &str) -> Found {
     let recs = txt::records(&ans);
     match recs.into_iter().find(|r| looks_like_key(r)) {
         Some(r) => Found::Key(ans, r),
+        // A bogus "nothing here" cannot be trusted: validating verifiers get SERVFAIL.
+        None if matches!(ans.dnssec, DnssecStatus::Bogus(_)) => Found::Unanswered(ans),
         None => Found::Nothing(ans),
     }
 }

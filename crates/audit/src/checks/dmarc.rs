@@ -144,8 +144,14 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
     let record = DmarcRecord::parse(&raw);
     let mut out = Vec::new();
     let inherited = policy_domain != domain;
+    // A policy found only at a public suffix (by the list, or declared with psd=y) is the
+    // suffix operator's, not the domain's own (RFC 9989 §4.10).
+    let is_public_suffix = psl::suffix(policy_domain.as_bytes())
+        .is_some_and(|sfx| sfx.as_bytes() == policy_domain.as_bytes());
     let only_public_suffix = inherited
-        && (!policy_domain.contains('.') || record.psd == mailtrust_records::dmarc::Psd::Yes);
+        && (!policy_domain.contains('.')
+            || is_public_suffix
+            || record.psd == mailtrust_records::dmarc::Psd::Yes);
 
     // dmarc.present
     let present = if let DnssecStatus::Bogus(r) = &ans.dnssec {
@@ -414,6 +420,11 @@ async fn authorised(a: &Auditor, policy_domain: &str, dest: &str, kind: &'static
     let ans = a.lookup(&name, QueryType::Txt).await;
     if !answered(&ans) {
         return Finding::inconclusive(CheckId::DmarcRuaAuthorized, &ans).subject(dest);
+    }
+    if let DnssecStatus::Bogus(r) = &ans.dnssec {
+        return Finding::new(CheckId::DmarcRuaAuthorized, Status::Fail, format!("{dest}'s authorisation record fails DNSSEC validation ({r}); validating reporters cannot see it"))
+            .subject(dest)
+            .lookup(&ans);
     }
     let ok = txt::records(&ans)
         .iter()

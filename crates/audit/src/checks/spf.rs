@@ -23,7 +23,7 @@ use crate::Auditor;
 use crate::catalogue::CheckId;
 use crate::checks::mx::{MailRouting, routing};
 use crate::checks::txt;
-use crate::finding::{Finding, Status, answered};
+use crate::finding::{Finding, Status, answered, trusted};
 
 /// RFC 7208 §4.6.4: at most 2 lookups that return no records.
 const VOID_LOOKUP_LIMIT: usize = 2;
@@ -66,7 +66,8 @@ struct Walk {
 /// What ends the evaluation: the `all` of the record that decides, after redirects.
 #[derive(Debug, Clone)]
 enum Ending {
-    All(Qualifier, String),
+    /// The qualifier, the domain whose record decides, and that record.
+    All(Qualifier, String, String),
     /// No `all` and no redirect: the result is neutral (RFC 7208 §4.7).
     Neutral(String),
     /// The redirect target could not be read.
@@ -96,6 +97,7 @@ fn walk<'a>(
     st: &'a mut Walk,
 ) -> BoxFut<'a, (Node, Ending)> {
     Box::pin(async move {
+        let raw_text = raw.clone();
         let mut node = Node {
             domain: domain.clone(),
             via,
@@ -105,9 +107,13 @@ fn walk<'a>(
             notes: Vec::new(),
             children: Vec::new(),
         };
-        if !st.seen.insert(domain.clone()) {
-            node.notes
-                .push(format!("loop: {domain} is already being evaluated"));
+        // Only the current path counts as a loop: a record included twice along different
+        // branches is legal (it only costs lookups, RFC 7208 §4.6.4).
+        let on_path = !st.seen.insert(domain.clone());
+        if on_path {
+            node.notes.push(format!(
+                "loop: {domain} includes itself (through the records above)"
+            ));
             st.permerrors.push(format!("include loop at {domain}"));
         }
         let mut cut = false;
@@ -147,7 +153,7 @@ fn walk<'a>(
                         continue;
                     };
                     let (ans, spf) = fetch_spf(a, &t).await;
-                    if !answered(&ans) {
+                    if !trusted(&ans) {
                         st.unanswered = Some(ans);
                         continue;
                     }
@@ -191,8 +197,8 @@ fn walk<'a>(
                         a.lookup(&t, QueryType::A),
                         a.lookup(&t, QueryType::Aaaa)
                     );
-                    if !answered(&v4) || !answered(&v6) {
-                        st.unanswered = Some(if answered(&v4) { v6 } else { v4 });
+                    if !trusted(&v4) || !trusted(&v6) {
+                        st.unanswered = Some(if trusted(&v4) { v6 } else { v4 });
                     } else if v4.rdatas().count() + v6.rdatas().count() == 0 {
                         st.voids.push(term.text.clone());
                     }
@@ -206,7 +212,7 @@ fn walk<'a>(
                         continue;
                     };
                     let mx = a.lookup(&t, QueryType::Mx).await;
-                    if !answered(&mx) {
+                    if !trusted(&mx) {
                         st.unanswered = Some(mx);
                     } else {
                         let n = mx.rdatas().count();
@@ -231,7 +237,7 @@ fn walk<'a>(
                     )),
                     Some(t) => {
                         let ans = a.lookup(&t, QueryType::A).await;
-                        if !answered(&ans) {
+                        if !trusted(&ans) {
                             st.unanswered = Some(ans);
                         } else if ans.rdatas().count() == 0 {
                             st.voids.push(term.text.clone());
@@ -242,9 +248,12 @@ fn walk<'a>(
             }
         }
         let mut ending = match record.all {
-            Some(q) => Ending::All(q, domain.clone()),
+            Some(q) => Ending::All(q, domain.clone(), raw_text.clone()),
             None => Ending::Neutral(domain.clone()),
         };
+        if cut && record.effective_redirect().is_some() {
+            ending = Ending::Unknown(domain.clone());
+        }
         if !cut && let Some(spec) = record.effective_redirect() {
             st.count += 1;
             node.lookups += 1;
@@ -258,7 +267,7 @@ fn walk<'a>(
                 ending = Ending::Unknown(domain.clone());
             } else if let Some(t) = spec.expand(&domain) {
                 let (ans, spf) = fetch_spf(a, &t).await;
-                if !answered(&ans) {
+                if !trusted(&ans) {
                     ending = Ending::Unknown(t.clone());
                     st.unanswered.get_or_insert(ans);
                 } else if let [one] = spf.as_slice() {
@@ -283,6 +292,9 @@ fn walk<'a>(
             }
         }
         node.total = st.count.min(DNS_LOOKUP_LIMIT + 1);
+        if !on_path {
+            st.seen.remove(&domain);
+        }
         (node, ending)
     })
 }
@@ -538,29 +550,37 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
         )
     });
 
-    let fix_all = format!(
-        "End the record with -all: `{domain}. 3600 IN TXT \"{}\"`.",
-        suggest_ending(&raw)
-    );
+    // The fix goes to the record that decides: after a redirect that is the target's record
+    // (adding -all beside the redirect would switch the redirect off, RFC 7208 §6.1).
+    let fix_all = match &ending {
+        Ending::All(_, d, r) if d != domain => format!(
+            "End the record that decides with -all: `{d}. 3600 IN TXT \"{}\"` (it is reached through the redirect).",
+            suggest_ending(r)
+        ),
+        _ => format!(
+            "End the record with -all: `{domain}. 3600 IN TXT \"{}\"`.",
+            suggest_ending(&raw)
+        ),
+    };
     out.push(match &ending {
-        Ending::All(Qualifier::Fail, d) => Finding::new(
+        Ending::All(Qualifier::Fail, d, _) => Finding::new(
             CheckId::SpfAll,
             Status::Pass,
             format!("ends in -all (in {d})"),
         ),
-        Ending::All(Qualifier::SoftFail, d) => Finding::new(
+        Ending::All(Qualifier::SoftFail, d, _) => Finding::new(
             CheckId::SpfAll,
             Status::Warn,
             format!("ends in ~all (in {d}): unauthorised mail is only marked"),
         )
         .fix(fix_all),
-        Ending::All(Qualifier::Neutral, d) => Finding::new(
+        Ending::All(Qualifier::Neutral, d, _) => Finding::new(
             CheckId::SpfAll,
             Status::Fail,
             format!("ends in ?all (in {d}): neutral protects nothing"),
         )
         .fix(fix_all),
-        Ending::All(Qualifier::Pass, d) => Finding::new(
+        Ending::All(Qualifier::Pass, d, _) => Finding::new(
             CheckId::SpfAll,
             Status::Fail,
             format!("ends in +all (in {d}): anyone may send as the domain"),

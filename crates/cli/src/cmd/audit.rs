@@ -230,33 +230,29 @@ fn domain_stream(
         }
         let Some(reader) = input else { return };
         let mut column: Option<usize> = None;
+        let mut first = true;
         for (n, line) in reader.lines().enumerate() {
             let Ok(line) = line else {
                 eprintln!("mailtrust: {source}: cannot read line {}", n + 1);
                 invalid.store(true, Ordering::Relaxed);
                 return;
             };
-            let line = line.trim();
+            // Spreadsheets often start CSV files with a byte-order mark.
+            let line = line.trim_start_matches('\u{feff}').trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            if n == 0 || (column.is_none() && line.contains(',')) {
-                // A CSV header names the column; a plain list has none.
-                let cells: Vec<String> = line
-                    .split(',')
-                    .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
-                    .collect();
-                if let Some(i) = cells.iter().position(|c| c == "domain") {
+            let cells = csv_cells(line);
+            if first {
+                first = false;
+                // A header names the domain column; a plain list has none.
+                if let Some(i) = cells.iter().position(|c| c.eq_ignore_ascii_case("domain")) {
                     column = Some(i);
                     continue;
                 }
             }
             let raw = match column {
-                Some(i) => line
-                    .split(',')
-                    .nth(i)
-                    .map(|c| c.trim().trim_matches('"'))
-                    .unwrap_or(""),
+                Some(i) => cells.get(i).map(String::as_str).unwrap_or(""),
                 None => line,
             };
             if raw.is_empty() {
@@ -270,4 +266,42 @@ fn domain_stream(
     Ok(Box::pin(stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|d| (d, rx))
     })))
+}
+
+/// The cells of one CSV line (RFC 4180): commas separate, double quotes enclose, `""` inside
+/// quotes is a quote.
+fn csv_cells(line: &str) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(std::mem::take(&mut cur).trim().to_string()),
+            (c, _) => cur.push(c),
+        }
+    }
+    cells.push(cur.trim().to_string());
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cells;
+
+    #[test]
+    fn csv_cells_follow_rfc_4180() {
+        assert_eq!(csv_cells("1,example.org"), ["1", "example.org"]);
+        assert_eq!(
+            csv_cells("\"Acme, Inc.\",acme.example"),
+            ["Acme, Inc.", "acme.example"]
+        );
+        assert_eq!(csv_cells("\"say \"\"hi\"\"\",x"), ["say \"hi\"", "x"]);
+        assert_eq!(csv_cells("domain"), ["domain"]);
+    }
 }
