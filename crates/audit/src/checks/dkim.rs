@@ -12,7 +12,7 @@ use mailtrust_records::{DkimKeyRecord, DkimKeyType, Severity as DiagSeverity};
 
 use crate::Auditor;
 use crate::catalogue::CheckId;
-use crate::checks::txt;
+use crate::checks::{error_texts, txt};
 use crate::finding::{Finding, Status, answered};
 
 /// Selector names in common use by mail software and large providers.
@@ -173,12 +173,7 @@ fn key_finding(
     let regen = format!(
         "Generate a new key and publish it under a new selector, e.g. `mailtrust keys rotate {domain}` or `{selector}2._domainkey.{domain}. IN TXT \"v=DKIM1; k=rsa; p=<2048-bit key>\"`; then retire this one."
     );
-    let errors: Vec<String> = key
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity() == DiagSeverity::Error)
-        .map(ToString::to_string)
-        .collect();
+    let errors: Vec<String> = error_texts(&key.diagnostics, |d| d.severity());
     let mut f = if let DnssecStatus::Bogus(r) = &ans.dnssec {
         Finding::new(
             CheckId::DkimKey,

@@ -68,10 +68,7 @@ async fn discover(a: &Auditor, domain: &str) -> Discovery {
             d.unanswered = Some(ans);
             return d;
         }
-        let recs: Vec<Vec<u8>> = txt::records(&ans)
-            .into_iter()
-            .filter(|r| is_dmarc_record(r))
-            .collect();
+        let recs: Vec<Vec<u8>> = txt::matching(&ans, is_dmarc_record);
         match recs.len() {
             0 => {}
             1 => {
@@ -358,12 +355,7 @@ async fn legacy_discovery(a: &Auditor, domain: &str) -> Option<Option<String>> {
         if !answered(&ans) {
             return None;
         }
-        if txt::records(&ans)
-            .iter()
-            .filter(|r| is_dmarc_record(r))
-            .count()
-            == 1
-        {
+        if txt::matching(&ans, is_dmarc_record).len() == 1 {
             return Some(Some(t));
         }
     }
@@ -426,9 +418,7 @@ async fn authorised(a: &Auditor, policy_domain: &str, dest: &str, kind: &'static
             .subject(dest)
             .lookup(&ans);
     }
-    let ok = txt::records(&ans)
-        .iter()
-        .any(|r| is_report_authorization_record(r));
+    let ok = !txt::matching(&ans, is_report_authorization_record).is_empty();
     let f = if ok {
         Finding::new(
             CheckId::DmarcRuaAuthorized,

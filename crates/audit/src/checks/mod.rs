@@ -17,3 +17,15 @@ pub(crate) mod spf;
 pub(crate) mod txt;
 
 pub(crate) type CheckFuture<'a> = Pin<Box<dyn Future<Output = Vec<Finding>> + Send + 'a>>;
+
+/// The texts of a record's error-level diagnostics: what makes receivers reject the record.
+pub(crate) fn error_texts<D: std::fmt::Display>(
+    diagnostics: &[D],
+    severity: impl Fn(&D) -> mailtrust_records::Severity,
+) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter(|d| severity(d) == mailtrust_records::Severity::Error)
+        .map(ToString::to_string)
+        .collect()
+}

@@ -79,10 +79,7 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 fn fetch_spf<'a>(a: &'a Auditor, domain: &'a str) -> BoxFut<'a, (Answer, Vec<Vec<u8>>)> {
     Box::pin(async move {
         let ans = a.lookup(domain, QueryType::Txt).await;
-        let spf: Vec<Vec<u8>> = txt::records(&ans)
-            .into_iter()
-            .filter(|r| is_spf_record(r))
-            .collect();
+        let spf: Vec<Vec<u8>> = txt::matching(&ans, is_spf_record);
         (ans, spf)
     })
 }
@@ -146,10 +143,7 @@ fn walk<'a>(
             match mechanism {
                 Mechanism::Include { domain: spec } => {
                     let Some(t) = spec.expand(&domain) else {
-                        node.notes.push(format!(
-                            "`{}`: macro needs a message; counted, not resolved",
-                            term.text
-                        ));
+                        node.notes.push(unresolved_macro(&term.text));
                         continue;
                     };
                     let (ans, spf) = fetch_spf(a, &t).await;
@@ -187,10 +181,7 @@ fn walk<'a>(
                 }
                 Mechanism::A { domain: spec, .. } => {
                     let Some(t) = target(spec) else {
-                        node.notes.push(format!(
-                            "`{}`: macro needs a message; counted, not resolved",
-                            term.text
-                        ));
+                        node.notes.push(unresolved_macro(&term.text));
                         continue;
                     };
                     let (v4, v6) = futures_util::join!(
@@ -205,10 +196,7 @@ fn walk<'a>(
                 }
                 Mechanism::Mx { domain: spec, .. } => {
                     let Some(t) = target(spec) else {
-                        node.notes.push(format!(
-                            "`{}`: macro needs a message; counted, not resolved",
-                            term.text
-                        ));
+                        node.notes.push(unresolved_macro(&term.text));
                         continue;
                     };
                     let mx = a.lookup(&t, QueryType::Mx).await;
@@ -231,10 +219,7 @@ fn walk<'a>(
                     ));
                 }
                 Mechanism::Exists { domain: spec } => match spec.expand(&domain) {
-                    None => node.notes.push(format!(
-                        "`{}`: macro needs a message; counted, not resolved",
-                        term.text
-                    )),
+                    None => node.notes.push(unresolved_macro(&term.text)),
                     Some(t) => {
                         let ans = a.lookup(&t, QueryType::A).await;
                         if !trusted(&ans) {
@@ -299,6 +284,12 @@ fn walk<'a>(
     })
 }
 
+/// The note for a term whose domain-spec needs the message to expand (RFC 7208 §7): it still
+/// costs a lookup, but the audit cannot follow it.
+fn unresolved_macro(term: &str) -> String {
+    format!("`{term}`: macro needs a message; counted, not resolved")
+}
+
 fn leaf(domain: &str, via: &'static str, note: &str) -> Node {
     Node {
         domain: domain.to_string(),
@@ -348,10 +339,7 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
             .map(|id| Finding::inconclusive(id, &txt_ans))
             .collect();
     }
-    let spf: Vec<Vec<u8>> = txt::records(&txt_ans)
-        .into_iter()
-        .filter(|r| is_spf_record(r))
-        .collect();
+    let spf: Vec<Vec<u8>> = txt::matching(&txt_ans, is_spf_record);
     let mut out = Vec::new();
 
     // spf.non-sending, decided from MX and addresses, whether or not a record exists.

@@ -14,6 +14,12 @@ pub(crate) fn records(a: &Answer) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The TXT records of the answer that `is_kind` accepts (e.g. the `v=spf1` ones among all TXT
+/// at a name).
+pub(crate) fn matching(a: &Answer, is_kind: fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
+    records(a).into_iter().filter(|r| is_kind(r)).collect()
+}
+
 /// The size of the TXT RRset on the wire, roughly: what a 512-byte UDP answer must hold
 /// (RFC 7208 §3.4). Each string costs its length plus one; each record about 12 bytes of
 /// header with a compressed owner name; the question and header about 30 more.
