@@ -26,13 +26,14 @@ pub enum Command {
     ///
     /// Exit status: 0 nothing failed; 1 something failed; 2 usage or runtime error; 3 nothing
     /// failed but something was inconclusive (a DNS outage is never reported as a missing record).
-    Audit(AuditArgs),
+    Audit(Box<AuditArgs>),
     /// Try mailtrust without internet: bring the lab up, audit its scenario domains, tear it down.
     ///
     /// Needs root (network namespaces) and the lab's packages (bin/test installs them).
     Demo {
         /// Domains to audit (default: a secure, an unsigned, two bogus, a lame and a
-        /// null-MX domain of the lab).
+        /// null-MX domain of the lab, and mail servers with good TLS, an expired certificate, no
+        /// STARTTLS and a TLSA mismatch).
         domains: Vec<String>,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -82,7 +83,10 @@ pub struct AuditArgs {
     /// Skip network probes of mail servers (DNS checks only).
     #[arg(long)]
     pub dns_only: bool,
-    /// Run only these areas (comma-separated): dnssec, mx, spf, dkim, dmarc, transport, e2e, summary.
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    /// Run only these areas (comma-separated): dnssec, mx, spf, dkim, dmarc, transport, access,
+    /// e2e, summary.
     #[arg(long, value_name = "AREA,...", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(mailtrust_audit::AREAS))]
     pub only: Vec<String>,
     /// List the checks (id, area, title, references) instead of auditing.
@@ -93,6 +97,36 @@ pub struct AuditArgs {
     pub markdown: bool,
     #[command(flatten)]
     pub resolver: ResolverArgs,
+}
+
+/// How mail servers are probed (SMTP on every MX address, MTA-STS and TLS-RPT over HTTPS, IMAP,
+/// POP3 and submission).
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// A mail access host to probe on ports 143, 993, 110, 995, 587 and 465, besides those its
+    /// domain publishes in SRV records (RFC 6186/8314); repeatable.
+    #[arg(long = "mailhost", value_name = "HOST")]
+    pub mailhosts: Vec<String>,
+    /// Trust only the CA certificates in this PEM file (instead of the system's roots) when
+    /// grading certificates; for private CAs and the lab.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds to wait for a TCP connection.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub connect_timeout: f64,
+    /// Seconds to wait for each reply (greeting, EHLO, STARTTLS, handshake, HTTP).
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub probe_timeout: f64,
+    /// Connections at a time to one IP address.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub per_ip: u32,
+    /// Do not offer old protocol versions and weak suites (saves 4-5 connections per service;
+    /// smtp.tls-version then only sees what the handshake negotiated).
+    #[arg(long)]
+    pub no_scans: bool,
+    /// The name sent in EHLO.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub helo: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +212,14 @@ pub enum LabCommand {
     /// A lame name server: reads DNS queries and never answers (used by the lab).
     #[command(hide = true)]
     ServeLame {
+        #[arg(long = "listen", value_name = "ADDR:PORT", required = true)]
+        listen: Vec<String>,
+    },
+    /// A hostile SMTP peer: tarpit, ehlo-flood, big-chain or tls-alert (used by the lab).
+    #[command(hide = true)]
+    ServeHostile {
+        #[arg(long, value_name = "MODE")]
+        mode: String,
         #[arg(long = "listen", value_name = "ADDR:PORT", required = true)]
         listen: Vec<String>,
     },

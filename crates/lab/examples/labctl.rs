@@ -5,6 +5,7 @@
 //! labctl down STATE
 //! labctl exec STATE -- CMD [ARGS...]
 //! labctl serve-lame --listen ADDR:PORT [--listen ADDR:PORT ...]
+//! labctl serve-hostile --mode MODE --listen ADDR:PORT [--listen ADDR:PORT ...]
 //! ```
 
 use std::ffi::OsString;
@@ -25,7 +26,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[OsString]) -> Result<ExitCode, LabError> {
-    let usage = || LabError::Other("usage: labctl up|down|exec|serve-lame ...".into());
+    let usage =
+        || LabError::Other("usage: labctl up|down|exec|serve-lame|serve-hostile ...".into());
     let (command, rest) = args.split_first().ok_or_else(usage)?;
     match command.to_str() {
         Some("up") => {
@@ -34,7 +36,8 @@ fn run(args: &[OsString]) -> Result<ExitCode, LabError> {
             let opts = LabOptions {
                 state: PathBuf::from(state),
                 scenario_dirs: dirs.iter().map(PathBuf::from).collect(),
-                lame_server_cmd: vec![exe.into(), "serve-lame".into()],
+                lame_server_cmd: vec![exe.clone().into(), "serve-lame".into()],
+                hostile_server_cmd: vec![exe.into(), "serve-hostile".into()],
             };
             let info = mailtrust_lab::up(&opts)?;
             let json =
@@ -69,6 +72,21 @@ fn run(args: &[OsString]) -> Result<ExitCode, LabError> {
                 listen.push(addr.to_string_lossy().into_owned());
             }
             mailtrust_lab::serve_lame(&listen)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("serve-hostile") => {
+            let mut mode = None;
+            let mut listen = Vec::new();
+            let mut it = rest.iter();
+            while let Some(flag) = it.next() {
+                let value = it.next().ok_or_else(usage)?.to_string_lossy().into_owned();
+                match flag.to_str() {
+                    Some("--mode") => mode = Some(value.parse()?),
+                    Some("--listen") => listen.push(value),
+                    _ => return Err(usage()),
+                }
+            }
+            mailtrust_lab::serve_hostile(mode.ok_or_else(usage)?, &listen)?;
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(usage()),

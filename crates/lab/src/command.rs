@@ -1,4 +1,5 @@
-//! Running the external programs the lab is made of (ip, knotd, keymgr, ldns-*, unbound), with
+//! Running the external programs the lab is made of (ip, knotd, keymgr, ldns-*, unbound, and the
+//! mail servers), with
 //! errors that carry the command line and the tail of its stderr.
 
 use std::ffi::OsStr;
@@ -23,6 +24,10 @@ pub(crate) struct Tools {
     pub unbound_checkconf: PathBuf,
     pub ldns_keygen: PathBuf,
     pub ldns_signzone: PathBuf,
+    /// Postfix's `master` (in `postconf -dh daemon_directory`).
+    pub postfix_master: PathBuf,
+    pub dovecot: PathBuf,
+    pub nginx: PathBuf,
 }
 
 /// Renders a command line for messages (lossy; for people, not for shells).

@@ -1,7 +1,19 @@
-//! The mailtrust lab: real servers (Knot DNS, Unbound; later Postfix, Dovecot, nginx) started in a
-//! network namespace of their own, loopback only, so that they can bind the real ports (53, 25,
-//! 443, ...) that MX records, delegations and TLSA owner names cannot redirect, and so that no
-//! lab traffic can leave the machine.
+//! The mailtrust lab: real servers started in a network namespace of their own, loopback only,
+//! so that they can bind the real ports (53, 25, 465, 587, 143, 993, 110, 995, 443) that MX
+//! records, delegations, SRV and TLSA owner names cannot redirect, and so that no lab traffic can
+//! leave the machine:
+//!
+//! - DNS: Knot DNS for the lab root, `test.` and the scenario zones (`lab/scenarios`), Unbound
+//!   as the recursive resolver (one non-validating, one validating);
+//! - mail: one Postfix with an smtpd service per behaviour (good STARTTLS, expired, wrong-name
+//!   and soon-expiring certificates, TLS 1.0 only, NULL suites, no STARTTLS, submission with AUTH
+//!   before and after TLS), one Dovecot (IMAP/POP3 strict and plaintext-friendly, and Postfix's
+//!   SASL), nginx for the MTA-STS policies and the TLS-RPT https endpoint, and four hostile SMTP
+//!   peers (`serve-hostile`: tarpit, ehlo-flood, big-chain, tls-alert);
+//! - TLS: a lab CA made at every `up` (`LabInfo.ca`) that issues the servers' certificates from
+//!   fixed keys in `lab/tls/keys/`, so that the scenarios' TLSA records are static data.
+//!
+//! `LabInfo.services` lists every mail-side service (name, kind, addresses, notes).
 //!
 //! API contract used by `crates/cli` (keep these signatures; add freely):
 //! - [`up`] starts a lab whose state lives in `opts.state` and returns [`LabInfo`] (also written
@@ -12,23 +24,33 @@
 //! - [`exec`] runs a command inside the lab's namespace and returns its exit status.
 //! - [`serve_lame`] is the body of the hidden `mailtrust lab serve-lame` command: it binds UDP and
 //!   TCP sockets and reads queries without ever answering (a lame name server).
+//! - [`serve_hostile`] is the body of the hidden `mailtrust lab serve-hostile` command: a hostile
+//!   SMTP peer ([`HostileMode`]).
 //!
-//! See `lab/README.md` for the scenario format and how to use the lab by hand.
+//! See `lab/README.md` for the address plan, the scenario format and how to use the lab by hand.
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod command;
 mod dnssec;
+mod dovecot;
 mod error;
+mod greeting;
+mod hostile;
 mod knot;
 mod lame;
 mod lifecycle;
 mod masterfile;
 mod netns;
+mod nginx;
+mod pki;
+mod postfix;
 mod prereq;
 mod process;
 mod readiness;
 mod scenario;
+mod services;
 mod topology;
 mod tsig;
 mod unbound;
@@ -41,6 +63,7 @@ use std::process::ExitStatus;
 use serde::{Deserialize, Serialize};
 
 pub use error::LabError;
+pub use hostile::HostileMode;
 pub use scenario::DnssecState;
 
 /// What `mailtrust lab up` needs to know.
@@ -53,6 +76,10 @@ pub struct LabOptions {
     /// The command (program and leading arguments) that runs [`serve_lame`] with `--listen
     /// ADDR:PORT` arguments appended; the CLI passes `[<mailtrust>, "lab", "serve-lame"]`.
     pub lame_server_cmd: Vec<OsString>,
+    /// The command (program and leading arguments) that runs [`serve_hostile`] with `--mode
+    /// MODE` and `--listen ADDR:PORT` arguments appended; the CLI passes `[<mailtrust>, "lab",
+    /// "serve-hostile"]`.
+    pub hostile_server_cmd: Vec<OsString>,
 }
 
 /// Where the lab's pieces are. Serialised as the JSON of `mailtrust lab up --json`; later issues
@@ -66,8 +93,13 @@ pub struct LabInfo {
     /// root as trust anchor), `IP:PORT`: a cross-check, and "the resolver a user already has".
     pub validating_resolver: String,
     pub trust_anchor: TrustAnchorFile,
+    /// The lab CA's certificate (PEM): the trust anchor of every certificate the lab's servers
+    /// present (except the hostile big-chain server's own chain).
     pub ca: Option<PathBuf>,
     pub zones: Vec<ZoneInfo>,
+    /// One object per mail-side service: `{name, kind, addresses, notes, process, log}`, where
+    /// `kind` is smtp | submission | imap | pop3 | https | hostile and `addresses` are
+    /// `IP:PORT` / `[IPv6]:PORT` strings.
     pub services: Vec<serde_json::Value>,
 }
 
@@ -81,7 +113,7 @@ pub struct TrustAnchorFile {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ZoneInfo {
     pub name: String,
-    /// signed | unsigned | expired | bad-ds | lame
+    /// signed | unsigned | expired | bad-ds | lame | bogus-tlsa
     pub dnssec: String,
     pub primary: String,
     pub tsig: Option<serde_json::Value>,
@@ -108,6 +140,12 @@ pub fn down(state: &Path) -> Result<(), LabError> {
 /// Runs `cmd` inside the lab's namespace, stdio inherited, and returns its exit status.
 pub fn exec(state: &Path, cmd: &[OsString]) -> Result<ExitStatus, LabError> {
     lifecycle::exec(state, cmd)
+}
+
+/// Serves as a hostile SMTP peer (see [`HostileMode`]) on each `ADDR:PORT` of `listen`. Runs
+/// until killed; one thread per connection, bounded in number, and no client error ends it.
+pub fn serve_hostile(mode: HostileMode, listen: &[String]) -> Result<(), LabError> {
+    hostile::serve(mode, listen)
 }
 
 /// Serves as a lame name server on each `ADDR:PORT` of `listen` (UDP and TCP): reads queries,

@@ -1,27 +1,35 @@
 //! `up`, `down`, `load`, `exec`: putting the pieces together in the right order.
 //!
 //! Order of `up`: keys first, children before parents (each parent's zone file carries its
-//! children's DS), then all servers at once, then wait until each answers as it should.
+//! children's DS), then the lab CA and the certificates, then every server's files, then all
+//! servers at once, then wait until each answers as it should (DNS and mail side in parallel).
 //! Everything runs in one namespace; every PID is recorded as soon as it exists, so `down` can
 //! clean up after a crash of `up` at any point.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::command::{Tools, run};
 use crate::dnssec::{self, LdnsKey};
+use crate::dovecot::{self, DovecotDir};
 use crate::error::{IoContext, LabError};
+use crate::greeting::{self, ServiceProbe};
+use crate::hostile;
 use crate::knot::KnotInstance;
+use crate::nginx::{self, NginxDir};
+use crate::pki::{self, TlsDir};
+use crate::postfix::{self, PostfixDir};
 use crate::process::{self, Spawned};
 use crate::readiness::{self, Probe};
 use crate::scenario::{self, DnssecState, Scenario};
-use crate::topology::{self, socket};
+use crate::services;
+use crate::topology::{self, endpoint, socket};
 use crate::tsig::TsigKey;
 use crate::unbound::{Role, UnboundInstance};
-use crate::zone::{self, Delegation};
-use crate::{LabInfo, LabOptions, TrustAnchorFile, ZoneInfo, netns, prereq};
+use crate::zone::{self, Delegation, DsRecord};
+use crate::{LabInfo, LabOptions, TrustAnchorFile, ZoneInfo, accounts, netns, prereq};
 
 /// How long `up` waits for all servers to answer (Knot signs at load; a second is typical).
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -37,6 +45,10 @@ const GENERATED: &[&str] = &[
     "trust-anchor.key",
     "lab.json",
     "netns",
+    "tls",
+    "postfix",
+    "dovecot",
+    "nginx",
 ];
 
 /// Paths inside a state directory.
@@ -88,7 +100,7 @@ fn scenario_dirs(opts: &LabOptions) -> Vec<(PathBuf, bool)> {
         .collect()
 }
 
-fn write(path: &Path, text: &str) -> Result<(), LabError> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), LabError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .context(|| format!("cannot create {}", parent.display()))?;
@@ -115,6 +127,7 @@ pub(crate) fn up(opts: &LabOptions) -> Result<LabInfo, LabError> {
         .canonicalize()
         .context(|| format!("cannot resolve state directory {}", opts.state.display()))?;
     let state = StateDir { root };
+    accounts::check_reachable(&state.root)?;
     let name = state.netns();
     let alive = process::records(&state.pids())
         .iter()
@@ -164,6 +177,8 @@ fn build(
     name: &str,
     opts: &LabOptions,
 ) -> Result<LabInfo, LabError> {
+    let began = Instant::now();
+    let phase = |what: &str| tracing::debug!(ms = began.elapsed().as_millis(), "lab up: {what}");
     let scenarios = scenario::load(&scenario_dirs(opts))?;
     let tsig = TsigKey::generate()?;
 
@@ -188,36 +203,13 @@ fn build(
         write(&k.config_path(), &k.config(Some(&tsig)))?;
     }
 
-    // Children first: scenario zones, their keys and DS.
-    for p in &mut planned {
-        let s = p.scenario;
-        let text = zone::scenario_zone(s);
-        let file = scen_knot.zone_file(&s.zone);
-        match s.header.dnssec {
-            DnssecState::Signed => {
-                p.delegation.ds = dnssec::knot_keys(tools, &scen_knot.config_path(), &s.zone)?;
-                write(&file, &text)?;
-            }
-            DnssecState::BadDs => {
-                dnssec::knot_keys(tools, &scen_knot.config_path(), &s.zone)?;
-                // The DS of a key the zone never publishes: the chain breaks at the DS.
-                let stray =
-                    LdnsKey::generate(tools, &state.keys().join("stray-ds"), &s.zone, true)?;
-                p.delegation.ds = stray.ds()?;
-                write(&file, &text)?;
-            }
-            DnssecState::Expired => {
-                let dir = state.keys().join(s.zone.trim_end_matches('.'));
-                let ksk = LdnsKey::generate(tools, &dir, &s.zone, true)?;
-                let zsk = LdnsKey::generate(tools, &dir, &s.zone, false)?;
-                let unsigned = dir.join("zone.unsigned");
-                write(&unsigned, &text)?;
-                dnssec::sign_expired(tools, &s.zone, &unsigned, &file, &zsk, &ksk)?;
-                p.delegation.ds = ksk.ds()?;
-            }
-            DnssecState::Unsigned => write(&file, &text)?,
-            DnssecState::Lame => {}
-        }
+    // Children first: scenario zones, their keys and DS. The zones are independent (own files,
+    // own keys; keymgr's database takes concurrent writers), so a few are prepared at a time.
+    let prepared = in_parallel(&planned, ZONE_WORKERS, |p| {
+        prepare_scenario(tools, state, &scen_knot, p.scenario)
+    });
+    for (p, ds) in planned.iter_mut().zip(prepared) {
+        p.delegation.ds = ds?;
     }
     let delegations: Vec<Delegation> = planned.iter().map(|p| p.delegation.clone()).collect();
     let test_ds = dnssec::knot_keys(tools, &test_knot.config_path(), "test.")?;
@@ -242,6 +234,25 @@ fn build(
             &u.config(&state.root_hints(), &state.trust_anchor()),
         )?;
         run(Command::new(&tools.unbound_checkconf).arg(u.config_path()))?;
+    }
+
+    phase("zones signed and resolvers configured");
+    // The mail side: the CA and certificates first (every server reads them), then each
+    // server's files. Dovecot's SASL socket lives in Postfix's queue, so Postfix goes first.
+    let tls = TlsDir::new(&state.root);
+    pki::issue(&tls, time::OffsetDateTime::now_utc())?;
+    let postfix_dir = PostfixDir::new(&state.root);
+    let dovecot_dir = DovecotDir::new(&state.root);
+    let nginx_dir = NginxDir::new(&state.root);
+    postfix::prepare(&postfix_dir, &tls)?;
+    dovecot::prepare(&dovecot_dir, &tls, &postfix_dir)?;
+    nginx::prepare(&nginx_dir, &tls)?;
+    phase("certificates and mail server files written");
+    if opts.hostile_server_cmd.is_empty() {
+        return Err(LabError::Other(
+            "the lab's hostile SMTP servers need LabOptions.hostile_server_cmd (the serve-hostile command)"
+                .into(),
+        ));
     }
 
     // Start everything; PIDs are recorded by `spawn` as they appear.
@@ -296,6 +307,38 @@ fn build(
             ],
         )?;
     }
+    start(
+        dovecot::PROCESS,
+        dovecot::argv(&tools.dovecot, &dovecot_dir),
+    )?;
+    start(
+        postfix::PROCESS,
+        postfix::argv(&tools.postfix_master, &postfix_dir),
+    )?;
+    start(nginx::PROCESS, nginx::argv(&tools.nginx, &nginx_dir))?;
+    for h in hostile::SERVERS {
+        let mut argv = opts.hostile_server_cmd.clone();
+        argv.push("--mode".into());
+        argv.push(h.mode.as_str().into());
+        for addr in [h.service.host.v4, h.service.host.v6] {
+            argv.push("--listen".into());
+            argv.push(endpoint(addr, h.service.port).into());
+        }
+        start(h.service.process, argv)?;
+    }
+
+    phase("all servers started");
+    // The mail side is probed in the background while the DNS servers sign their zones.
+    let service_probes: Vec<ServiceProbe> = services::all()
+        .iter()
+        .flat_map(|s| ServiceProbe::for_service(s, &state.logs()))
+        .collect();
+    let mail_ready = greeting::start(
+        name,
+        service_probes,
+        &tls.ca(),
+        Instant::now() + READY_TIMEOUT,
+    )?;
 
     let log = |id: &str| state.logs().join(format!("{id}.log"));
     let mut probes = vec![
@@ -352,14 +395,92 @@ fn build(
         },
     ];
     readiness::wait(tools, name, resolver_probes, &mut spawned, READY_TIMEOUT)?;
+    phase("DNS ready");
+    mail_ready.wait(&mut spawned)?;
+    phase("mail side ready");
 
-    let info = lab_info(state, name, &planned, &tsig, &spawned);
+    let info = lab_info(state, name, &planned, &tsig, &tls);
     let json = serde_json::to_string_pretty(&info).map_err(|source| LabError::Json {
         path: state.lab_json(),
         source,
     })?;
     write(&state.lab_json(), &(json + "\n"))?;
     Ok(info)
+}
+
+/// How many scenario zones are keyed and signed at once (keymgr and ldns are short processes
+/// that wait on the disk about as much as they compute).
+const ZONE_WORKERS: usize = 3;
+
+/// `dnssec::sign_expired` or `dnssec::sign_bogus_tlsa`.
+type OfflineSigner = fn(&Tools, &str, &Path, &Path, &LdnsKey, &LdnsKey) -> Result<(), LabError>;
+
+/// Writes a scenario's zone file (signed offline where its DNSSEC state asks for it) and makes
+/// its keys; returns the DS records its parent publishes.
+fn prepare_scenario(
+    tools: &Tools,
+    state: &StateDir,
+    scen_knot: &KnotInstance,
+    s: &Scenario,
+) -> Result<Vec<DsRecord>, LabError> {
+    let text = zone::scenario_zone(s);
+    let file = scen_knot.zone_file(&s.zone);
+    let sign_offline = |sign: OfflineSigner| {
+        let dir = state.keys().join(s.zone.trim_end_matches('.'));
+        let ksk = LdnsKey::generate(tools, &dir, &s.zone, true)?;
+        let zsk = LdnsKey::generate(tools, &dir, &s.zone, false)?;
+        let unsigned = dir.join("zone.unsigned");
+        write(&unsigned, &text)?;
+        sign(tools, &s.zone, &unsigned, &file, &zsk, &ksk)?;
+        ksk.ds()
+    };
+    match s.header.dnssec {
+        DnssecState::Signed => {
+            let ds = dnssec::knot_keys(tools, &scen_knot.config_path(), &s.zone)?;
+            write(&file, &text)?;
+            Ok(ds)
+        }
+        DnssecState::BadDs => {
+            dnssec::knot_keys(tools, &scen_knot.config_path(), &s.zone)?;
+            // The DS of a key the zone never publishes: the chain breaks at the DS.
+            let stray = LdnsKey::generate(tools, &state.keys().join("stray-ds"), &s.zone, true)?;
+            write(&file, &text)?;
+            stray.ds()
+        }
+        DnssecState::Expired => sign_offline(dnssec::sign_expired),
+        DnssecState::BogusTlsa => sign_offline(dnssec::sign_bogus_tlsa),
+        DnssecState::Unsigned => write(&file, &text).map(|()| Vec::new()),
+        DnssecState::Lame => Ok(Vec::new()),
+    }
+}
+
+/// `work` over `items` on `workers` threads; results in the order of `items`.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(items.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let result = work(item);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .filter_map(|slot| slot.into_inner().ok().flatten())
+        .collect()
 }
 
 fn authoritative_probe(
@@ -387,7 +508,7 @@ fn lab_info(
     name: &str,
     planned: &[Planned<'_>],
     tsig: &TsigKey,
-    spawned: &[Spawned],
+    tls: &TlsDir,
 ) -> LabInfo {
     let mut zones = vec![
         ZoneInfo {
@@ -417,15 +538,9 @@ fn lab_info(
             tsig: dnssec.updatable().then(|| tsig.to_json()),
         });
     }
-    let services = spawned
+    let services = services::all()
         .iter()
-        .map(|s| {
-            serde_json::json!({
-                "name": s.record.name,
-                "pid": s.record.pid,
-                "log": s.record.log,
-            })
-        })
+        .map(|s| s.json(&state.logs()))
         .collect();
     LabInfo {
         netns: name.to_string(),
@@ -435,7 +550,7 @@ fn lab_info(
             path: state.trust_anchor(),
             format: "dnskey".into(),
         },
-        ca: None,
+        ca: Some(tls.ca()),
         zones,
         services,
     }

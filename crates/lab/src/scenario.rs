@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Known header keys (an unknown key is an error, so a typo never passes silently):
-//! - `dnssec`: `signed` (default), `unsigned`, `expired`, `bad-ds`, `lame`.
+//! - `dnssec`: `signed` (default), `unsigned`, `expired`, `bad-ds`, `lame`, `bogus-tlsa`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,15 +36,19 @@ pub enum DnssecState {
     BadDs,
     /// Delegated to a server that never answers.
     Lame,
+    /// Signed offline with valid signatures, except that the signature over the TLSA RRsets is
+    /// corrupted: every other answer is secure, TLSA answers are bogus.
+    BogusTlsa,
 }
 
 impl DnssecState {
-    pub const ALL: [DnssecState; 5] = [
+    pub const ALL: [DnssecState; 6] = [
         DnssecState::Signed,
         DnssecState::Unsigned,
         DnssecState::Expired,
         DnssecState::BadDs,
         DnssecState::Lame,
+        DnssecState::BogusTlsa,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,7 @@ impl DnssecState {
             DnssecState::Expired => "expired",
             DnssecState::BadDs => "bad-ds",
             DnssecState::Lame => "lame",
+            DnssecState::BogusTlsa => "bogus-tlsa",
         }
     }
 

@@ -14,6 +14,10 @@ const DEFAULT_DOMAINS: &[&str] = &[
     "bad-ds.test",
     "nullmx.test",
     "lame.test",
+    "tlsgood.test",
+    "tlsexpired.test",
+    "nostarttls.test",
+    "danebad.test",
 ];
 
 /// Stops the lab when dropped, so that an error or a panic still tears it down.
@@ -42,6 +46,11 @@ pub fn run(domains: Vec<String>, json: bool) -> anyhow::Result<ExitCode> {
             "lab".into(),
             "serve-lame".into(),
         ],
+        hostile_server_cmd: vec![
+            exe.clone().into_os_string(),
+            "lab".into(),
+            "serve-hostile".into(),
+        ],
     };
     eprintln!(
         "mailtrust demo: starting the lab (Knot DNS and Unbound in a private network namespace)..."
@@ -69,7 +78,14 @@ pub fn run(domains: Vec<String>, json: bool) -> anyhow::Result<ExitCode> {
         "2".into(),
         "--deadline".into(),
         "6".into(),
+        "--probe-timeout".into(),
+        "3".into(),
     ];
+    // The lab's servers have certificates from the lab's own CA.
+    if let Some(ca) = &info.ca {
+        cmd.push("--ca-file".into());
+        cmd.push(ca.clone().into_os_string());
+    }
     if json {
         cmd.push("--json".into());
     }

@@ -18,7 +18,16 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             let opts = LabOptions {
                 state,
                 scenario_dirs: scenarios,
-                lame_server_cmd: vec![exe.into_os_string(), "lab".into(), "serve-lame".into()],
+                lame_server_cmd: vec![
+                    exe.clone().into_os_string(),
+                    "lab".into(),
+                    "serve-lame".into(),
+                ],
+                hostile_server_cmd: vec![
+                    exe.into_os_string(),
+                    "lab".into(),
+                    "serve-hostile".into(),
+                ],
             };
             let info = mailtrust_lab::up(&opts)?;
             if json {
@@ -35,6 +44,27 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                     println!(
                         "  zone {:<20} {:<9} primary {}",
                         z.name, z.dnssec, z.primary
+                    );
+                }
+                if let Some(ca) = &info.ca {
+                    println!(
+                        "  lab CA (trust anchor of the servers' certificates): {}",
+                        ca.display()
+                    );
+                }
+                for service in &info.services {
+                    let text = |key: &str| service[key].as_str().unwrap_or_default().to_string();
+                    let addresses: Vec<&str> = service["addresses"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str())
+                        .collect();
+                    println!(
+                        "  {:<10} {:<27} {}",
+                        text("kind"),
+                        text("name"),
+                        addresses.join(" ")
                     );
                 }
                 println!(
@@ -79,6 +109,10 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
         }
         LabCommand::ServeLame { listen } => {
             mailtrust_lab::serve_lame(&listen)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::ServeHostile { mode, listen } => {
+            mailtrust_lab::serve_hostile(mode.parse()?, &listen)?;
             Ok(ExitCode::SUCCESS)
         }
     }

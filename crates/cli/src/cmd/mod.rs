@@ -14,7 +14,7 @@ pub const EXIT_ERROR: u8 = 2;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Audit(args) => audit::run(args),
+        Command::Audit(args) => audit::run(*args),
         Command::Demo { domains, json } => demo::run(domains, json),
         Command::Dns(DnsCommand::Lookup(args)) => dns::lookup(args),
         Command::Lab(cmd) => lab::run(cmd),
