@@ -15,6 +15,8 @@ use serde_json::Value;
 
 #[path = "lab/audit.rs"]
 mod audit;
+#[path = "lab/transport.rs"]
+mod transport;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrust");
 
@@ -823,6 +825,16 @@ fn main() -> std::process::ExitCode {
         audit::dkim_checks,
         audit::mta_sts_tls_rpt_and_bod,
         audit::interrupt_leaves_valid_jsonl,
+        transport::good_domain_passes_on_every_hop,
+        transport::certificate_problems_are_named,
+        transport::old_protocols_and_weak_suites_fail,
+        transport::missing_starttls_fails_and_dane_without_tls_fails,
+        transport::dane_verdicts_follow_rfc7672,
+        transport::mta_sts_policies_are_fetched_like_a_sender,
+        transport::plaintext_logins_fail,
+        transport::mailhost_probes_the_standard_ports,
+        transport::hostile_servers_end_within_bounds,
+        transport::dns_only_sends_no_probes,
     ];
     // Listing tests must not start servers.
     if args.list {

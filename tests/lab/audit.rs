@@ -24,6 +24,8 @@ fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, Strin
         "2",
         "--deadline",
         "6",
+        // The DNS checks; the probes have their own tests (transport.rs).
+        "--dns-only",
     ];
     args.extend_from_slice(extra);
     args.extend_from_slice(domains);
@@ -298,6 +300,7 @@ pub fn jsonl_and_csv_stream_one_line_per_domain(lab: &Lab) -> Result<(), Failed>
         &anchor,
         "--input",
         &input_s,
+        "--dns-only",
     ];
     let (out, _) = in_lab(lab, &[&base[..], &["--jsonl"]].concat());
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -748,6 +751,7 @@ pub fn interrupt_leaves_valid_jsonl(lab: &Lab) -> Result<(), Failed> {
             &lab.resolver(),
             "--trust-anchor",
             &anchor,
+            "--dns-only",
         ])
         .arg("-o")
         .arg(&out)

@@ -146,6 +146,51 @@ catalogue! {
     DaneTlsa => "dane.tlsa", "transport", Medium, "DANE TLSA records for MX hosts",
         ["SP 800-177r1 §5.3", "RFC 7672 §2.2"],
         "Each MX host has a DNSSEC-secure TLSA RRset at `_25._tcp.<mx>`. An insecure TLSA is no DANE; a bogus one fails.";
+    SmtpStarttls => "smtp.starttls", "transport", High, "STARTTLS on every MX address",
+        ["SP 800-177r1 §5.2", "RFC 3207", "BOD 18-01"],
+        "Each address of each MX host (IPv4 and IPv6, port 25) advertises STARTTLS in its EHLO reply and completes a TLS handshake. A refused connection, a 4xx/5xx greeting or silence is inconclusive; a failed handshake after STARTTLS fails.";
+    SmtpTlsVersion => "smtp.tls-version", "transport", High, "TLS 1.2 or 1.3 only",
+        ["SP 800-52r2 §3.1", "SP 800-177r1 §5.2", "BOD 18-01"],
+        "The handshake negotiates TLS 1.2 or 1.3, and hand-built ClientHellos offering SSLv3, TLS 1.0 and TLS 1.1 are refused.";
+    SmtpTlsCiphers => "smtp.tls-ciphers", "transport", High, "No weak cipher suites",
+        ["BOD 18-01", "SP 800-52r2 §3.3.1", "RFC 7465"],
+        "A ClientHello offering only RC4, 3DES, DES, NULL, EXPORT and anonymous suites is refused (and, where TLS 1.0 works, at TLS 1.0 too).";
+    SmtpCertificate => "smtp.certificate", "transport", Medium, "MX certificate",
+        ["SP 800-177r1 §5.2", "RFC 8461 §4.2", "RFC 7672 §3.1", "SP 800-52r2 §3.5"],
+        "The certificate chains to a trusted root, is within its dates, names the MX host and has a strong key. Plain opportunistic SMTP warns; with an MTA-STS policy it fails (senders then require WebPKI validity); where DANE applies the TLSA records decide (dane.match).";
+    SmtpCertificateExpiry => "smtp.certificate-expiry", "transport", Medium, "Certificate not about to expire",
+        ["SP 800-177r1 §5.2", "SP 800-52r2 §3.5"],
+        "The MX or MTA-STS host certificate is valid for at least 21 more days; within 21 days warns, expired fails.";
+    DaneMatch => "dane.match", "transport", High, "Server matches its TLSA records",
+        ["SP 800-177r1 §5.3", "RFC 7672 §2.2", "RFC 7672 §3", "RFC 7671 §5"],
+        "Where DANE applies (secure MX RRset, secure host addresses, secure TLSA), the presented chain matches at least one usable TLSA record: DANE-EE(3) the leaf, ignoring names and dates; DANE-TA(2) a certificate the leaf chains to, with the MX name. PKIX usages 0/1 are unusable for SMTP. A bogus or failing TLSA lookup makes DANE senders hold mail: fail.";
+    DaneRollover => "dane.rollover", "transport", Low, "TLSA ready for a key rollover",
+        ["RFC 7671 §8.1", "RFC 7672 §3.1"],
+        "More than one usable TLSA record (the current and the next key), or a DANE-TA(2) record, so that a new server key does not break DANE delivery.";
+    MtaStsPolicy => "mta-sts.policy", "transport", Medium, "MTA-STS policy",
+        ["SP 800-177r1 §5.4", "RFC 8461 §3.2", "RFC 8461 §3.3", "RFC 8461 §4.1"],
+        "https://mta-sts.<domain>/.well-known/mta-sts.txt is served without redirects, with a valid certificate, as text/plain within 64 KiB, and parses; mode enforce passes, testing warns, none is informational; every MX host matches an mx: pattern; max_age is at least a day.";
+    TlsRptReachable => "tls-rpt.reachable", "transport", Low, "TLS-RPT destinations reachable",
+        ["RFC 8460 §3"],
+        "Each rua destination can take reports: an https: endpoint completes a handshake with a valid certificate; a mailto: address's domain has a usable MX.";
+    ImapTls => "imap.tls", "access", High, "IMAP over TLS",
+        ["SP 800-177r1 §8", "RFC 8314 §3", "RFC 3501 §6.2.1"],
+        "Each IMAP service (implicit TLS on 993, STARTTLS on 143) completes TLS 1.2 or 1.3, refuses older versions and weak suites, and presents a valid certificate for its host name.";
+    ImapPlaintextAuth => "imap.plaintext-auth", "access", High, "No IMAP login before TLS",
+        ["SP 800-177r1 §8", "RFC 8314 §3", "RFC 3501 §6.2.3", "RFC 2595 §3.2"],
+        "On port 143 the server advertises LOGINDISABLED (and no plaintext AUTH mechanism) until STARTTLS: passwords never cross the network in the clear.";
+    Pop3Tls => "pop3.tls", "access", High, "POP3 over TLS",
+        ["SP 800-177r1 §8", "RFC 8314 §3", "RFC 2595 §4"],
+        "Each POP3 service (implicit TLS on 995, STLS on 110) completes TLS 1.2 or 1.3, refuses older versions and weak suites, and presents a valid certificate for its host name.";
+    Pop3PlaintextAuth => "pop3.plaintext-auth", "access", High, "No POP3 login before STLS",
+        ["SP 800-177r1 §8", "RFC 8314 §3", "RFC 2595 §4"],
+        "On port 110 the server refuses USER (and PASS) before STLS.";
+    SubmissionTls => "submission.tls", "access", High, "Submission over TLS",
+        ["SP 800-177r1 §8", "RFC 8314 §3", "RFC 6409", "RFC 3207"],
+        "Each submission service (implicit TLS on 465, STARTTLS on 587) completes TLS 1.2 or 1.3, refuses older versions and weak suites, and presents a valid certificate for its host name.";
+    SubmissionPlaintextAuth => "submission.plaintext-auth", "access", High, "No AUTH before STARTTLS",
+        ["SP 800-177r1 §8", "RFC 8314 §3", "RFC 4954 §4"],
+        "On port 587 the EHLO reply before STARTTLS advertises no AUTH: credentials are only accepted over TLS.";
     SmimeaRecord => "smimea.record", "e2e", Low, "SMIMEA record for an address",
         ["SP 800-177r1 §6", "RFC 8162 §3"],
         "The S/MIME certificate association for the address is published and DNSSEC-secure.";

@@ -172,6 +172,11 @@ impl Finding {
         self
     }
 
+    /// A remediation only when `needed` (a passing finding has nothing to fix).
+    pub fn fix_if(self, needed: bool, r: impl Into<String>) -> Self {
+        if needed { self.fix(r) } else { self }
+    }
+
     /// The finding for a lookup that gave no usable answer: inconclusive, naming the lookup and
     /// its outcome. Never a failure: a DNS outage is not a missing record.
     pub fn inconclusive(id: CheckId, a: &Answer) -> Self {

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use mailtrust_dns::{Answer, QueryType, Resolver};
+use mailtrust_probe::Prober;
+use mailtrust_probe::cert::Roots;
 
 pub use catalogue::{CheckId, CheckInfo};
 pub use finding::{Evidence, Finding, Severity, Status};
@@ -27,8 +29,11 @@ pub struct AuditOptions {
     pub selectors: Vec<String>,
     /// Addresses (user@domain) whose SMIMEA/OPENPGPKEY records are checked.
     pub addresses: Vec<String>,
-    /// Skip network probes of mail servers (the transport checks come later).
+    /// Skip network probes of mail servers: only DNS lookups are made.
     pub dns_only: bool,
+    /// Mail access hosts (IMAP, POP3, submission) to probe on their standard ports, in addition
+    /// to those found by RFC 6186/8314 SRV records.
+    pub mailhosts: Vec<String>,
     /// Run only the checks of these areas (catalogue `area` names: dnssec, mx, spf, dkim, dmarc,
     /// transport, e2e); empty runs everything. `domain.exists` always runs.
     pub only: Vec<String>,
@@ -48,6 +53,7 @@ pub const AREAS: &[&str] = &[
     "dkim",
     "dmarc",
     "transport",
+    "access",
     "e2e",
     "summary",
 ];
@@ -84,13 +90,38 @@ pub struct Auditor {
 struct Inner {
     resolver: Resolver,
     options: AuditOptions,
+    probes: Option<Probes>,
+}
+
+/// What the transport checks need to talk to servers: the shared prober (one probe per service
+/// for the whole run) and the roots that WebPKI certificates must chain to.
+#[derive(Clone)]
+pub struct Probes {
+    pub prober: Prober,
+    pub roots: Arc<Roots>,
 }
 
 impl Auditor {
+    /// An auditor that only looks at the DNS.
     pub fn new(resolver: Resolver, options: AuditOptions) -> Self {
+        Self::with_probes(resolver, options, None)
+    }
+
+    /// An auditor that also probes mail servers (unless `options.dns_only`).
+    pub fn with_probes(resolver: Resolver, options: AuditOptions, probes: Option<Probes>) -> Self {
+        let probes = if options.dns_only { None } else { probes };
         Self {
-            inner: Arc::new(Inner { resolver, options }),
+            inner: Arc::new(Inner {
+                resolver,
+                options,
+                probes,
+            }),
         }
+    }
+
+    /// The prober and roots, unless this run is DNS-only.
+    pub(crate) fn probes(&self) -> Option<&Probes> {
+        self.inner.probes.as_ref()
     }
 
     /// Queries sent upstream so far by the shared resolver.
@@ -121,6 +152,13 @@ impl Auditor {
 
     /// Audits one domain (already normalised with [`normalise_domain`]).
     pub async fn audit(&self, domain: &str) -> DomainReport {
+        let start = std::time::Instant::now();
+        let mut report = self.audit_untimed(domain).await;
+        report.elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        report
+    }
+
+    async fn audit_untimed(&self, domain: &str) -> DomainReport {
         let d = domain;
         let first = checks::dnssec::run(self, d).await;
         // A domain that does not exist has nothing else to check; saying so once is clearer
@@ -148,6 +186,13 @@ impl Auditor {
         if o.wants("transport") {
             wanted.push(Box::pin(checks::policy_records::run(self, d)));
             wanted.push(Box::pin(checks::dane::run(self, d)));
+            if self.probes().is_some() {
+                wanted.push(Box::pin(checks::smtp::run(self, d)));
+                wanted.push(Box::pin(checks::tlsrpt::run(self, d)));
+            }
+        }
+        if o.wants("access") && self.probes().is_some() {
+            wanted.push(Box::pin(checks::access::run(self, d)));
         }
         if o.wants("e2e") {
             wanted.push(Box::pin(checks::e2e::run(self, d)));

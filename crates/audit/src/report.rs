@@ -17,6 +17,9 @@ pub struct DomainReport {
     pub domain: String,
     pub findings: Vec<Finding>,
     pub summary: Summary,
+    /// Wall time of this domain's audit in milliseconds (lookups and probes shared with other
+    /// domains of the run count for whichever domain waited on them).
+    pub elapsed_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -50,6 +53,7 @@ impl DomainReport {
             domain,
             findings,
             summary: s,
+            elapsed_ms: 0,
         }
     }
 

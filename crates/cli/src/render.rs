@@ -33,7 +33,11 @@ const AREAS: &[(&str, &str)] = &[
     ("spf", "SPF"),
     ("dkim", "DKIM"),
     ("dmarc", "DMARC"),
-    ("transport", "Transport security"),
+    ("transport", "Transport security (SMTP, DANE, MTA-STS)"),
+    (
+        "access",
+        "Mail access and submission (IMAP, POP3, submission)",
+    ),
     ("e2e", "End-to-end (S/MIME, OpenPGP)"),
     ("summary", "Summary"),
 ];

@@ -109,7 +109,11 @@ pub enum BogusReason {
 
 fn when(ts: u32) -> String {
     // RRSIG times are seconds since the epoch (RFC 4034 §3.1.5); shown as UTC.
-    let secs = i64::from(ts);
+    format_utc(i64::from(ts))
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (signature and certificate dates).
+pub fn format_utc(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);

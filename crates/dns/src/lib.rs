@@ -24,7 +24,7 @@ pub mod resolver;
 pub mod txt;
 
 pub use anchor::{TrustAnchorError, TrustAnchorSet};
-pub use answer::{Answer, BogusReason, DnssecStatus, Outcome, RecordEntry};
+pub use answer::{Answer, BogusReason, DnssecStatus, Outcome, RecordEntry, format_utc};
 pub use chain::{Chain, Finding, ZoneLink, ZoneStatus};
 pub use config::{ResolverConfig, Upstream};
 pub use qtype::QueryType;

@@ -51,8 +51,27 @@ pub(crate) fn summarize(domain: &str, findings: &[Finding]) -> Finding {
         _ if !rua_has_cisa => missing.push("rua including mailto:reports@dmarc.cyber.dhs.gov"),
         _ => {}
     }
+    // The STARTTLS part: only when this run probed the MX hosts.
+    let probed = status_of(CheckId::SmtpStarttls).is_some();
+    if probed {
+        for (id, what) in [
+            (CheckId::SmtpStarttls, "STARTTLS on every MX address"),
+            (CheckId::SmtpTlsVersion, "no SSLv3/TLS 1.0/TLS 1.1"),
+            (CheckId::SmtpTlsCiphers, "no RC4/3DES"),
+        ] {
+            match status_of(id) {
+                Some(Status::Pass | Status::NotApplicable) => {}
+                Some(Status::Inconclusive) | None => unknown.push(what),
+                Some(_) => missing.push(what),
+            }
+        }
+    }
     let federal = domain.ends_with(".gov") || domain.ends_with(".mil");
-    let partial = "the STARTTLS part of the directive needs the transport probes, which this run did not make";
+    let partial = if probed {
+        "the STARTTLS part was checked on every MX address; the web part (HTTPS/HSTS) is out of scope"
+    } else {
+        "the STARTTLS part of the directive needs the transport probes, which this run did not make"
+    };
     let f = if !unknown.is_empty() && missing.is_empty() {
         Finding::new(
             CheckId::Bod1801Summary,
@@ -63,7 +82,11 @@ pub(crate) fn summarize(domain: &str, findings: &[Finding]) -> Finding {
         Finding::new(
             CheckId::Bod1801Summary,
             if federal { Status::Pass } else { Status::Info },
-            "meets the DNS requirements of BOD 18-01 (valid SPF, DMARC p=reject, reports to CISA)",
+            if probed {
+                "meets the email requirements of BOD 18-01 (valid SPF, DMARC p=reject, reports to CISA, STARTTLS without weak protocols)"
+            } else {
+                "meets the DNS requirements of BOD 18-01 (valid SPF, DMARC p=reject, reports to CISA)"
+            },
         )
     } else {
         let f = Finding::new(
@@ -72,7 +95,7 @@ pub(crate) fn summarize(domain: &str, findings: &[Finding]) -> Finding {
             format!("would not meet BOD 18-01: missing {}", missing.join(", ")),
         );
         if federal {
-            f.fix(format!("Fix the SPF and DMARC findings above and add `mailto:{CISA_RUA}` to the DMARC rua tag."))
+            f.fix(format!("Fix the SPF, DMARC and STARTTLS findings above and add `mailto:{CISA_RUA}` to the DMARC rua tag."))
         } else {
             f
         }

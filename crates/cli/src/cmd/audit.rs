@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use futures_util::stream::{self, StreamExt};
-use mailtrust_audit::{AuditOptions, Auditor, DomainReport, normalise_domain};
+use mailtrust_audit::{AuditOptions, Auditor, DomainReport, Probes, normalise_domain};
+use mailtrust_probe::cert::Roots;
+use mailtrust_probe::{ProbeOptions, Prober};
 
 use crate::args::AuditArgs;
 use crate::cmd::dns;
@@ -70,9 +72,15 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             selectors: args.selectors.clone(),
             addresses: args.addresses.clone(),
             dns_only: args.dns_only,
+            mailhosts: args.probe.mailhosts.clone(),
             only: args.only.clone(),
         };
-        let auditor = Auditor::new(resolver, options);
+        let probes = if args.dns_only {
+            None
+        } else {
+            Some(probes(&args.probe)?)
+        };
+        let auditor = Auditor::with_probes(resolver, options, probes);
         let domains = domain_stream(&args, invalid.clone())?;
         let total = if args.input.is_none() {
             Some(args.domains.len() as u64)
@@ -288,6 +296,33 @@ fn csv_cells(line: &str) -> Vec<String> {
     }
     cells.push(cur.trim().to_string());
     cells
+}
+
+/// The prober and the roots certificates are graded against.
+fn probes(a: &crate::args::ProbeArgs) -> anyhow::Result<Probes> {
+    let secs = |v: f64, what: &str| -> anyhow::Result<std::time::Duration> {
+        if v.is_finite() && v > 0.0 && v <= 600.0 {
+            Ok(std::time::Duration::from_secs_f64(v))
+        } else {
+            anyhow::bail!("{what} must be between 0 and 600 seconds, not {v}")
+        }
+    };
+    let roots = match &a.ca_file {
+        Some(path) => Roots::from_pem_file(path)
+            .with_context(|| format!("cannot use {} as trust store", path.display()))?,
+        None => Roots::system().context("cannot load the system's root certificates")?,
+    };
+    let opts = ProbeOptions {
+        connect_timeout: secs(a.connect_timeout, "--connect-timeout")?,
+        io_timeout: secs(a.probe_timeout, "--probe-timeout")?,
+        helo_name: a.helo.clone(),
+        scans: !a.no_scans,
+        per_ip: a.per_ip as usize,
+    };
+    Ok(Probes {
+        prober: Prober::new(opts),
+        roots: Arc::new(roots),
+    })
 }
 
 #[cfg(test)]
