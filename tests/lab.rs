@@ -835,6 +835,7 @@ fn main() -> std::process::ExitCode {
         transport::mailhost_probes_the_standard_ports,
         transport::hostile_servers_end_within_bounds,
         transport::dns_only_sends_no_probes,
+        transport::dane_verdicts_agree_with_ldns_dane,
     ];
     // Listing tests must not start servers.
     if args.list {

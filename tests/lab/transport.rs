@@ -402,3 +402,122 @@ pub fn dns_only_sends_no_probes(lab: &Lab) -> Result<(), Failed> {
     expect(r, "dane.tlsa", None, "pass", 1)?;
     Ok(())
 }
+
+/// Runs `cmd` inside the lab and returns its stdout.
+fn lab_output(lab: &Lab, cmd: &[&str], stdin_null: bool) -> Result<String, Failed> {
+    let mut c = std::process::Command::new(super::BIN);
+    c.args(["lab", "exec", "--state"])
+        .arg(&lab.state)
+        .arg("--")
+        .args(cmd);
+    if stdin_null {
+        c.stdin(std::process::Stdio::null());
+    }
+    let out = c
+        .output()
+        .map_err(|e| Failed::from(format!("{cmd:?}: {e}")))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The DANE verdicts of `mailtrust audit` agree with `ldns-dane` fed the chain the real server
+/// presents (taken with `openssl s_client -showcerts`) and the TLSA records the lab publishes.
+pub fn dane_verdicts_agree_with_ldns_dane(lab: &Lab) -> Result<(), Failed> {
+    let domains = ["tlsgood.test", "danebad.test", "daneta.test"];
+    let (_, reports, stderr, _) = audit(lab, &domains, &["--only", "transport"]);
+    let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+    let resolver = lab.resolver();
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    for d in domains {
+        let host = format!("mail.{d}");
+        let ours = expect_any(report(&reports, d, &stderr)?, "dane.match", &host)?;
+        let shown = lab_output(
+            lab,
+            &[
+                "openssl",
+                "s_client",
+                "-starttls",
+                "smtp",
+                "-connect",
+                "127.0.0.20:25",
+                "-servername",
+                &host,
+                "-showcerts",
+            ],
+            true,
+        )?;
+        let pem: String = shown
+            .split("-----BEGIN CERTIFICATE-----")
+            .skip(1)
+            .filter_map(|b| b.split("-----END CERTIFICATE-----").next())
+            .map(|b| format!("-----BEGIN CERTIFICATE-----{b}-----END CERTIFICATE-----\n"))
+            .collect();
+        if pem.is_empty() {
+            return Err(Failed::from(format!("no chain from s_client: {shown}")));
+        }
+        let owner = format!("_25._tcp.{host}");
+        let looked = lab_output(
+            lab,
+            &[
+                super::BIN,
+                "dns",
+                "lookup",
+                &owner,
+                "TLSA",
+                "--json",
+                "--resolver",
+                &resolver,
+                "--trust-anchor",
+                &anchor,
+            ],
+            false,
+        )?;
+        let json: Value =
+            serde_json::from_str(&looked).map_err(|e| Failed::from(format!("{e}: {looked}")))?;
+        let zone: String = json["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["type"] == "TLSA")
+            .map(|r| {
+                format!(
+                    "{owner}. 300 IN TLSA {}\n",
+                    r["data"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let chain_path = dir.path().join(format!("{d}.pem"));
+        let zone_path = dir.path().join(format!("{d}.tlsa"));
+        std::fs::write(&chain_path, pem).map_err(|e| Failed::from(e.to_string()))?;
+        std::fs::write(&zone_path, zone).map_err(|e| Failed::from(e.to_string()))?;
+        // -n: no name check for DANE-EE (RFC 7672 §3.1.1); -d: the records were validated above.
+        let out = std::process::Command::new("ldns-dane")
+            .args(["-n", "-d", "-c"])
+            .arg(&chain_path)
+            .arg("-t")
+            .arg(&zone_path)
+            .args(["verify", &host, "25"])
+            .output()
+            .map_err(|e| Failed::from(format!("ldns-dane: {e}")))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs = out.status.success() && text.contains("dane-validated successfully");
+        if theirs != (ours == "pass") {
+            return Err(Failed::from(format!(
+                "{d}: mailtrust says {ours}, ldns-dane says: {text}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The status of the first finding `id` whose subject starts with `subject`.
+fn expect_any(r: &Value, id: &str, subject: &str) -> Result<String, Failed> {
+    findings(r, id, Some(subject))
+        .first()
+        .and_then(|f| f["status"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| Failed::from(format!("{}: no {id} for {subject}", r["domain"])))
+}
