@@ -26,6 +26,10 @@ pub enum ProbeError {
     /// The server refused politely: a 4xx/5xx greeting, `* BYE`, `-ERR`, or STARTTLS refused.
     #[error("the server refused: {reply}")]
     Rejected { reply: String },
+    /// The server advertised STARTTLS (or STLS) and then refused it, e.g. Postfix's "454 TLS
+    /// not available due to local problem": broken, not unreachable (DANE senders defer).
+    #[error("the server advertised STARTTLS, then refused it: {reply}")]
+    StarttlsRefused { reply: String },
     /// The TLS handshake failed after the server agreed to it.
     #[error("TLS handshake failed: {message}")]
     Tls { message: String },

@@ -73,22 +73,43 @@ impl Prober {
         addrs: &[IpAddr],
         roots: &Roots,
     ) -> Result<HttpsTls, FetchError> {
-        let (tls, _stream) = self.https_connect(host, addrs, roots).await?;
+        self.https_tls_port(host, addrs, 443, roots).await
+    }
+
+    /// [`Prober::https_tls`] on another port (a TLS-RPT URI may name one).
+    pub async fn https_tls_port(
+        &self,
+        host: &str,
+        addrs: &[IpAddr],
+        port: u16,
+        roots: &Roots,
+    ) -> Result<HttpsTls, FetchError> {
+        let (tls, _stream, _permit) = self.https_connect(host, addrs, port, roots).await?;
         Ok(tls)
     }
 
+    /// Connects to the first address that completes a handshake. The per-IP permit comes back
+    /// with the stream: whatever is sent over it counts against the connection limit.
     async fn https_connect(
         &self,
         host: &str,
         addrs: &[IpAddr],
+        port: u16,
         roots: &Roots,
-    ) -> Result<(HttpsTls, tokio_rustls::client::TlsStream<TcpStream>), FetchError> {
+    ) -> Result<
+        (
+            HttpsTls,
+            tokio_rustls::client::TlsStream<TcpStream>,
+            Option<tokio::sync::OwnedSemaphorePermit>,
+        ),
+        FetchError,
+    > {
         let opts = self.options();
         let mut last = None;
         for ip in addrs {
-            let address = SocketAddr::new(*ip, 443);
+            let address = SocketAddr::new(*ip, port);
             let sem = self.limiter(*ip);
-            let _permit = sem.acquire_owned().await.ok();
+            let permit = sem.acquire_owned().await.ok();
             let tcp = match tokio::time::timeout(opts.connect_timeout, TcpStream::connect(address))
                 .await
             {
@@ -106,6 +127,13 @@ impl Prober {
             };
             let (stream, info) = match tls::handshake(tcp, host, self.tls_config()).await {
                 Ok(x) => x,
+                Err(crate::tls::TlsError::Timeout) => {
+                    last = Some(ProbeError::Timeout {
+                        phase: "TLS handshake".into(),
+                        secs: self.tls_config().handshake_timeout.as_secs(),
+                    });
+                    continue;
+                }
                 Err(e) => {
                     last = Some(ProbeError::Tls {
                         message: e.to_string(),
@@ -127,6 +155,7 @@ impl Prober {
                     certificate,
                 },
                 stream,
+                permit,
             ));
         }
         Err(match last {
@@ -150,78 +179,84 @@ impl Prober {
         roots: &Roots,
         max_body: usize,
     ) -> Result<HttpsFetch, FetchError> {
-        let wait = self.options().io_timeout;
-        // One deadline for the whole request: connect, handshake, headers and body.
-        let total = wait.saturating_mul(2).max(Duration::from_secs(1));
-        match tokio::time::timeout(total, self.get_inner(host, addrs, path, roots, max_body)).await
-        {
-            Ok(r) => r,
-            Err(_) => Err(FetchError::Timeout {
-                secs: total.as_secs(),
-            }),
-        }
-    }
-
-    async fn get_inner(
-        &self,
-        host: &str,
-        addrs: &[IpAddr],
-        path: &str,
-        roots: &Roots,
-        max_body: usize,
-    ) -> Result<HttpsFetch, FetchError> {
-        let (tls, stream) = self.https_connect(host, addrs, roots).await?;
-        let http = |e: &dyn std::fmt::Display| FetchError::Http {
-            message: e.to_string(),
-        };
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(|e| http(&e))?;
-        let driver = tokio::spawn(conn);
-        let req = hyper::Request::get(path)
-            .header(HOST, host)
-            .header(USER_AGENT, concat!("mailtrust/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| http(&e))?;
-        let result = async {
-            let resp = sender.send_request(req).await.map_err(|e| http(&e))?;
-            let status = resp.status().as_u16();
-            let header = |name| {
-                resp.headers()
-                    .get(name)
-                    .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
-                    .map(str::to_string)
+        // Connecting has its own timeouts (connect, handshake); the request gets one deadline
+        // for headers and body together, so a server dripping bytes cannot stretch it.
+        let (tls, stream, permit) = self.https_connect(host, addrs, 443, roots).await?;
+        let total = self
+            .options()
+            .io_timeout
+            .saturating_mul(2)
+            .max(Duration::from_secs(1));
+        let got =
+            match tokio::time::timeout(total, get_over(tls, stream, host, path, max_body)).await {
+                Ok(r) => r,
+                Err(_) => Err(FetchError::Timeout {
+                    secs: total.as_secs(),
+                }),
             };
-            let content_type = header(CONTENT_TYPE);
-            let location = header(LOCATION);
-            let mut body = resp.into_body();
-            let mut bytes = Vec::new();
-            let mut truncated = false;
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| http(&e))?;
-                if let Ok(data) = frame.into_data() {
-                    let room = max_body.saturating_sub(bytes.len());
-                    if data.len() > room {
-                        bytes.extend_from_slice(&data[..room]);
-                        truncated = true;
-                        break;
-                    }
-                    bytes.extend_from_slice(&data);
-                }
-            }
-            Ok(HttpsFetch {
-                url: format!("https://{host}{path}"),
-                tls,
-                status,
-                content_type,
-                location,
-                body: bytes,
-                body_truncated: truncated,
-            })
-        }
-        .await;
-        driver.abort();
-        result
+        drop(permit);
+        got
     }
+}
+
+/// GETs `path` over an established TLS stream (HTTP/1.1, no redirects followed).
+async fn get_over(
+    tls: HttpsTls,
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+    host: &str,
+    path: &str,
+    max_body: usize,
+) -> Result<HttpsFetch, FetchError> {
+    let http = |e: &dyn std::fmt::Display| FetchError::Http {
+        message: e.to_string(),
+    };
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| http(&e))?;
+    let driver = tokio::spawn(conn);
+    let req = hyper::Request::get(path)
+        .header(HOST, host)
+        .header(USER_AGENT, concat!("mailtrust/", env!("CARGO_PKG_VERSION")))
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| http(&e))?;
+    let result = async {
+        let resp = sender.send_request(req).await.map_err(|e| http(&e))?;
+        let status = resp.status().as_u16();
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header(CONTENT_TYPE);
+        let location = header(LOCATION);
+        let mut body = resp.into_body();
+        let mut bytes = Vec::new();
+        let mut truncated = false;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| http(&e))?;
+            if let Ok(data) = frame.into_data() {
+                let room = max_body.saturating_sub(bytes.len());
+                if data.len() > room {
+                    bytes.extend_from_slice(&data[..room]);
+                    truncated = true;
+                    break;
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(HttpsFetch {
+            url: format!("https://{host}{path}"),
+            tls,
+            status,
+            content_type,
+            location,
+            body: bytes,
+            body_truncated: truncated,
+        })
+    }
+    .await;
+    driver.abort();
+    result
 }

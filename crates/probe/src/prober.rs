@@ -16,7 +16,9 @@ use crate::tls::TlsProbeConfig;
 
 /// Completed reports kept for reuse; beyond this, completed entries are dropped (in-flight ones
 /// are always kept so that concurrent callers still share them).
-const CACHE_LIMIT: usize = 20_000;
+/// Reports hold at most 10 certificates each (see `Prober::new`), so the cache stays in the tens
+/// of megabytes even against hostile servers.
+const CACHE_LIMIT: usize = 5_000;
 
 type SharedProbe = Shared<BoxFuture<'static, Arc<ServiceReport>>>;
 
@@ -37,7 +39,8 @@ impl Prober {
     pub fn new(opts: ProbeOptions) -> Self {
         let tls = TlsProbeConfig {
             handshake_timeout: opts.io_timeout,
-            ..TlsProbeConfig::default()
+            // Chains are only built up to 10 certificates (cert.rs); keep no more.
+            max_chain: 10,
         };
         Self {
             inner: Arc::new(Inner {
@@ -73,6 +76,13 @@ impl Prober {
             .clone()
     }
 
+    /// The most one probe (its dialogue, handshake and up to eight scan connections) may take,
+    /// whatever a server does: every step has its own timeout, and this caps their sum.
+    fn total_bound(&self) -> std::time::Duration {
+        let o = &self.inner.opts;
+        (o.connect_timeout + o.io_timeout * 4) * 9
+    }
+
     /// Probes `target`, or returns the report of an earlier or running probe of the same
     /// service (same protocol, address and expected name).
     pub async fn probe(&self, target: Target) -> Arc<ServiceReport> {
@@ -94,7 +104,14 @@ impl Prober {
                     let sem = this.limiter(t.address.ip());
                     // Closed never: the semaphore lives as long as `sem`.
                     let _permit = sem.acquire_owned().await.ok();
-                    Arc::new(service::probe(&t, &this.inner.opts, &this.inner.tls).await)
+                    let bound = this.total_bound();
+                    let report = tokio::time::timeout(
+                        bound,
+                        service::probe(&t, &this.inner.opts, &this.inner.tls),
+                    )
+                    .await
+                    .unwrap_or_else(|_| service::timed_out(&t, bound));
+                    Arc::new(report)
                 }
                 .boxed();
                 let s = fut.shared();

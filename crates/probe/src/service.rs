@@ -296,7 +296,13 @@ pub(crate) async fn probe(
             }
     );
     if opts.scans && scan {
-        for (version, suites) in scan_plan() {
+        let mut plan = scan_plan();
+        if !matches!(tls, TlsResult::Negotiated(_)) {
+            // Our client offers ECDHE suites only; a server with only DHE or RSA key exchange
+            // still speaks TLS 1.2 to others. This offer tells the two apart.
+            plan.insert(0, (HelloVersion::Tls12, SuiteSet::Common));
+        }
+        for (version, suites) in plan {
             scans.push(scan_result(target, opts, version, suites).await);
         }
         let tls10 = scans.iter().any(|s| {
@@ -324,6 +330,22 @@ pub(crate) async fn probe(
     }
 }
 
+/// The report of a probe cut off by the overall bound.
+pub(crate) fn timed_out(target: &Target, bound: Duration) -> ServiceReport {
+    ServiceReport {
+        target: target.clone(),
+        plain: None,
+        tls: TlsResult::Failed {
+            error: ProbeError::Timeout {
+                phase: "the whole probe".into(),
+                secs: bound.as_secs(),
+            },
+        },
+        scans: Vec::new(),
+        elapsed_ms: u64::try_from(bound.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
 async fn connect(target: &Target, opts: &ProbeOptions) -> Result<TcpStream, ProbeError> {
     match tokio::time::timeout(opts.connect_timeout, TcpStream::connect(target.address)).await {
         Err(_) => Err(ProbeError::ConnectTimeout {
@@ -346,13 +368,14 @@ async fn main_connection(
     let (plain, tcp) = if target.protocol.implicit_tls() {
         (None, tcp)
     } else {
-        let pre = pre_tls(target, opts, tcp).await;
+        let pre = pre_tls(target, opts, tcp, false).await;
         match pre.upgraded {
             Ok(Some(tcp)) => (pre.plain, tcp),
             Ok(None) => return (pre.plain, TlsResult::NotOffered),
             Err(error) => return (pre.plain, TlsResult::Failed { error }),
         }
     };
+    let implicit = target.protocol.implicit_tls();
     match tls::handshake(tcp, &target.server_name, tls_cfg).await {
         Ok((mut stream, info)) => {
             goodbye(&mut stream, target.protocol, opts).await;
@@ -370,11 +393,27 @@ async fn main_connection(
         Err(e) => (
             plain,
             TlsResult::Failed {
-                error: ProbeError::Tls {
-                    message: e.to_string(),
-                },
+                error: handshake_error(e, implicit, tls_cfg),
             },
         ),
+    }
+}
+
+/// What a failed handshake means. Silence is always a timeout (inconclusive). A close or reset
+/// is "unreachable" on an implicit-TLS port (nothing has been agreed yet: a firewall or a
+/// tarpit looks like that), but "broken" after the server said yes to STARTTLS.
+fn handshake_error(e: tls::TlsError, implicit: bool, cfg: &TlsProbeConfig) -> ProbeError {
+    let phase = "TLS handshake".to_string();
+    match e {
+        tls::TlsError::Timeout => ProbeError::Timeout {
+            phase,
+            secs: cfg.handshake_timeout.as_secs(),
+        },
+        tls::TlsError::Closed if implicit => ProbeError::Closed { phase },
+        tls::TlsError::Io(io) if implicit => ProbeError::io(io, &phase),
+        other => ProbeError::Tls {
+            message: other.to_string(),
+        },
     }
 }
 
@@ -402,7 +441,7 @@ async fn scan_once(
     let mut tcp = if target.protocol.implicit_tls() {
         tcp
     } else {
-        match pre_tls(target, opts, tcp).await.upgraded {
+        match pre_tls(target, opts, tcp, true).await.upgraded {
             Ok(Some(tcp)) => tcp,
             Ok(None) => {
                 return Err(ProbeError::Protocol {
@@ -447,10 +486,23 @@ impl PreTls {
     }
 }
 
-async fn pre_tls(target: &Target, opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
+/// `for_scan`: only get to the upgrade (the scans' connections skip the capability questions
+/// and POP3's `USER`, which repeated on every connection could trip fail2ban).
+async fn pre_tls(target: &Target, opts: &ProbeOptions, tcp: TcpStream, for_scan: bool) -> PreTls {
     match target.protocol {
         Protocol::Smtp | Protocol::Submission => smtp(opts, tcp).await,
+        Protocol::Imap if for_scan => imap_upgrade_only(opts, tcp).await,
         Protocol::Imap => imap(opts, tcp).await,
+        Protocol::Pop3 if for_scan => {
+            let mut t = Talk::new(tcp, opts);
+            PreTls {
+                plain: None,
+                upgraded: match pop3_greeting(&mut t).await {
+                    Ok(_) => pop3_stls(t).await,
+                    Err(e) => Err(e),
+                },
+            }
+        }
         Protocol::Pop3 => pop3(target, opts, tcp).await,
         Protocol::Submissions | Protocol::Imaps | Protocol::Pop3s => PreTls {
             plain: None,
@@ -483,7 +535,12 @@ impl Talk {
 
     async fn line(&mut self, phase: &str) -> Result<String, ProbeError> {
         let d = self.deadline();
-        line::read_line(&mut self.r, d, self.wait.as_secs(), phase).await
+        self.line_by(d, phase).await
+    }
+
+    /// One line of a longer response that must be complete by `deadline`.
+    async fn line_by(&mut self, deadline: Instant, phase: &str) -> Result<String, ProbeError> {
+        line::read_line(&mut self.r, deadline, self.wait.as_secs(), phase).await
     }
 
     async fn reply(&mut self, phase: &str) -> Result<SmtpReply, ProbeError> {
@@ -515,6 +572,8 @@ async fn smtp(opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
     let greeting = match t.reply("greeting").await {
         Ok(g) if g.code == 220 => g,
         Ok(g) => {
+            // RFC 5321 §3.1: after a 554 greeting the client should still say QUIT.
+            t.quit("QUIT").await;
             return PreTls::failed(ProbeError::Rejected {
                 reply: clip(&g.text()),
             });
@@ -528,7 +587,24 @@ async fn smtp(opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
         Ok(r) => r,
         Err(e) => return PreTls::failed(e),
     };
+    if matches!(ehlo.code, 500..=504) {
+        // An SMTP server without ESMTP (HELO only): no extensions, so no STARTTLS
+        // (RFC 3207 §4 needs EHLO).
+        t.quit("QUIT").await;
+        return PreTls {
+            plain: Some(PlainPhase {
+                greeting: clip(&greeting.text()),
+                capabilities: Vec::new(),
+                tls_offered: false,
+                login_before_tls: LoginBeforeTls::Refused {
+                    evidence: format!("EHLO is not supported ({})", clip(&ehlo.text())),
+                },
+            }),
+            upgraded: Ok(None),
+        };
+    }
     if ehlo.code != 250 {
+        t.quit("QUIT").await;
         return PreTls::failed(ProbeError::Rejected {
             reply: format!("EHLO: {}", clip(&ehlo.text())),
         });
@@ -567,8 +643,9 @@ async fn smtp(opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
         t.send("STARTTLS", "STARTTLS").await?;
         let r = t.reply("STARTTLS reply").await?;
         if r.code != 220 {
-            return Err(ProbeError::Rejected {
-                reply: format!("STARTTLS: {}", clip(&r.text())),
+            t.quit("QUIT").await;
+            return Err(ProbeError::StarttlsRefused {
+                reply: clip(&r.text()),
             });
         }
         t.into_tls_ready("STARTTLS").map(Some)
@@ -585,8 +662,10 @@ async fn imap_until(
 ) -> Result<(String, Vec<String>), ProbeError> {
     let mut untagged = Vec::new();
     let mut bytes = 0;
+    // One deadline for the whole response: a server dripping lines cannot stretch it.
+    let deadline = t.deadline();
     loop {
-        let l = t.line(phase).await?;
+        let l = t.line_by(deadline, phase).await?;
         bytes += l.len();
         if let Some(rest) = l.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
             return Ok((rest.to_string(), untagged));
@@ -688,14 +767,36 @@ async fn imap(opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
         t.send("a2 STARTTLS", "STARTTLS").await?;
         let (done, _) = imap_until(&mut t, "a2", "STARTTLS").await?;
         if !done.to_ascii_uppercase().starts_with("OK") {
-            return Err(ProbeError::Rejected {
-                reply: format!("STARTTLS: {}", clip(&done)),
-            });
+            return Err(ProbeError::StarttlsRefused { reply: clip(&done) });
         }
         t.into_tls_ready("STARTTLS").map(Some)
     }
     .await;
     PreTls { plain, upgraded }
+}
+
+/// IMAP for a scan connection: greeting, then straight to STARTTLS.
+async fn imap_upgrade_only(opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
+    let mut t = Talk::new(tcp, opts);
+    let upgraded = async {
+        let greeting = t.line("greeting").await?;
+        if !greeting.to_ascii_uppercase().starts_with("* OK") {
+            return Err(ProbeError::Rejected {
+                reply: clip(&greeting),
+            });
+        }
+        t.send("a2 STARTTLS", "STARTTLS").await?;
+        let (done, _) = imap_until(&mut t, "a2", "STARTTLS").await?;
+        if !done.to_ascii_uppercase().starts_with("OK") {
+            return Err(ProbeError::StarttlsRefused { reply: clip(&done) });
+        }
+        t.into_tls_ready("STARTTLS").map(Some)
+    }
+    .await;
+    PreTls {
+        plain: None,
+        upgraded,
+    }
 }
 
 async fn pop3_greeting(t: &mut Talk) -> Result<String, ProbeError> {
@@ -710,9 +811,8 @@ async fn pop3_stls(mut t: Talk) -> Result<Option<TcpStream>, ProbeError> {
     t.send("STLS", "STLS").await?;
     let r = t.line("STLS reply").await?;
     if !r.starts_with("+OK") {
-        return Err(ProbeError::Rejected {
-            reply: format!("STLS: {}", clip(&r)),
-        });
+        t.quit("QUIT").await;
+        return Err(ProbeError::StarttlsRefused { reply: clip(&r) });
     }
     t.into_tls_ready("STLS").map(Some)
 }
@@ -725,11 +825,12 @@ async fn pop3(target: &Target, opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
     };
     let caps = async {
         t.send("CAPA", "CAPA").await?;
-        let first = t.line("CAPA").await?;
+        let deadline = t.deadline();
+        let first = t.line_by(deadline, "CAPA").await?;
         let mut caps = Vec::new();
         if first.starts_with("+OK") {
             loop {
-                let l = t.line("CAPA").await?;
+                let l = t.line_by(deadline, "CAPA").await?;
                 if l == "." {
                     break;
                 }
@@ -917,6 +1018,43 @@ mod tests {
             LoginBeforeTls::Possible { .. }
         ));
         assert!(r.scans.is_empty());
+    }
+
+    #[tokio::test]
+    async fn helo_only_server_offers_no_starttls() {
+        let addr = smtp_server("502 5.5.2 Error: command not recognized\r\n").await;
+        let prober = Prober::new(ProbeOptions::default());
+        let r = prober.probe(target(addr)).await;
+        assert!(matches!(r.tls, TlsResult::NotOffered), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn implicit_tls_tarpit_is_a_timeout_not_a_broken_server() {
+        let tarpit = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = tarpit.local_addr().expect("addr");
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = tarpit.accept().await {
+                held.push(s);
+            }
+        });
+        let prober = Prober::new(ProbeOptions {
+            io_timeout: Duration::from_millis(300),
+            ..ProbeOptions::default()
+        });
+        let r = prober
+            .probe(Target {
+                protocol: Protocol::Imaps,
+                ..target(addr)
+            })
+            .await;
+        match &r.tls {
+            TlsResult::Failed { error } => assert!(error.is_unreachable(), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        // No scans after a timeout: they would only wait again.
+        assert!(r.scans.is_empty());
+        hold.abort();
     }
 
     #[tokio::test]

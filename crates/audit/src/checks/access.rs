@@ -74,7 +74,7 @@ impl Family {
     fn tls_fix(self, host: &str) -> String {
         match self {
             Family::Imap | Family::Pop3 => format!(
-                "Dovecot: `ssl = required`, `ssl_min_protocol = TLSv1.2`, `ssl_cert = </etc/letsencrypt/live/{host}/fullchain.pem`, `ssl_key = </etc/letsencrypt/live/{host}/privkey.pem`; prefer implicit TLS (993/995, RFC 8314)."
+                "Dovecot 2.3: `ssl = required`, `ssl_min_protocol = TLSv1.2`, `ssl_cert = </etc/letsencrypt/live/{host}/fullchain.pem`, `ssl_key = </etc/letsencrypt/live/{host}/privkey.pem` (2.4: `ssl_server_cert_file`, `ssl_server_key_file`); prefer implicit TLS (993/995, RFC 8314)."
             ),
             Family::Submission => format!(
                 "Postfix (master.cf, submission and submissions services): `-o smtpd_tls_security_level=encrypt`, with `smtpd_tls_chain_files = /etc/letsencrypt/live/{host}/privkey.pem, /etc/letsencrypt/live/{host}/fullchain.pem` and `smtpd_tls_protocols = >=TLSv1.2`."
@@ -309,8 +309,11 @@ fn findings(
             format!("no verdict: {error}"),
         ),
         TlsResult::Failed { error } => {
-            let why = match tls_grade::legacy_only(r) {
-                Some(g) => g.summary,
+            let why = match tls_grade::scan_only(r) {
+                Some(so) => format!(
+                    "a current client's handshake fails ({error}); {}",
+                    tls_grade::scan_only_version(r, &so).summary
+                ),
                 None => format!("the server is broken: {error}"),
             };
             Finding::new(fam.tls_id(), Status::Fail, why).fix(fam.tls_fix(host))

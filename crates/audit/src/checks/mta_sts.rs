@@ -87,8 +87,13 @@ pub(crate) async fn fetch(a: &Auditor, p: &Probes, domain: &str, mx_hosts: &[Str
     let fetch = match got {
         Ok(f) => f,
         Err(e) => {
-            let status = match e {
-                FetchError::Unreachable { .. } | FetchError::Timeout { .. } => Status::Inconclusive,
+            // Silence or a refused connection is no verdict; a TLS alert or broken HTTP is one:
+            // senders cannot fetch the policy either (RFC 8461 §3.3).
+            let status = match &e {
+                FetchError::Unreachable { error, .. } if error.is_unreachable() => {
+                    Status::Inconclusive
+                }
+                FetchError::Timeout { .. } => Status::Inconclusive,
                 _ => Status::Fail,
             };
             let f = Finding::new(id, status, format!("fetching {url} failed: {e}"));
@@ -105,7 +110,7 @@ pub(crate) async fn fetch(a: &Auditor, p: &Probes, domain: &str, mx_hosts: &[Str
     let exp = tls_grade::expiry(&view);
     findings.push(
         Finding::new(CheckId::SmtpCertificateExpiry, exp.status, exp.summary)
-            .subject(format!("{host} [{}]:443", fetch.tls.address.ip()))
+            .subject(format!("{host} {}", fetch.tls.address))
             .fix_if(
                 exp.status != Status::Pass,
                 format!("Renew the certificate of {host}; senders ignore a policy served with an expired one."),

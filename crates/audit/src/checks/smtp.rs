@@ -95,6 +95,10 @@ async fn dane_state(a: &Auditor, host: &str, mx_secure: bool, addrs: &HostAddrs)
             "the domain's MX RRset is not DNSSEC-secure, so senders look for no TLSA records (RFC 7672 §2.2.1)".into(),
         );
     }
+    if let Some(u) = addrs.unanswered() {
+        // A timeout is not "insecure": no verdict on whether DANE applies.
+        return Dane::Inconclusive(Box::new(u.clone()));
+    }
     if !addrs.secure() {
         return Dane::NotApplicable(format!(
             "the address records of {host} are not DNSSEC-secure (RFC 7672 §2.2.2)"
@@ -177,11 +181,17 @@ async fn host(
         return vec![f.subject(host)];
     }
     let dane = dane_state(a, host, mx_secure, &addrs).await;
+    // RFC 7672 §8.1: a DANE client sends the TLSA base domain as SNI (the CNAME target when
+    // the records are there); probe as such a sender does.
+    let sni = match &dane {
+        Dane::Usable { base, .. } => base.clone(),
+        _ => host.to_string(),
+    };
     let reports = join_all(ips.iter().map(|ip| {
         p.prober.probe(Target {
             protocol: Protocol::Smtp,
             address: SocketAddr::new(*ip, 25),
-            server_name: host.to_string(),
+            server_name: sni.clone(),
         })
     }))
     .await;
@@ -237,12 +247,22 @@ fn address_findings(
             Status::Inconclusive,
             format!("no verdict: {error}"),
         ),
-        TlsResult::Failed { error } if tls_grade::legacy_only(r).is_some() => Finding::new(
-            CheckId::SmtpStarttls,
-            Status::Warn,
-            format!("STARTTLS offered, but a TLS 1.2/1.3 handshake is refused ({error}); only an outdated protocol completes, so senders that require TLS 1.2 fall back to plaintext or defer (see smtp.tls-version)"),
-        )
-        .fix("Enable TLS 1.2 and 1.3 in the MTA (Postfix: `smtpd_tls_protocols = >=TLSv1.2`) and check its OpenSSL configuration (MinProtocol)."),
+        TlsResult::Failed { error } if tls_grade::scan_only(r).is_some() => {
+            match tls_grade::scan_only(r).and_then(|s| s.modern) {
+                None => Finding::new(
+                    CheckId::SmtpStarttls,
+                    Status::Warn,
+                    format!("STARTTLS offered, but a TLS 1.2/1.3 handshake is refused ({error}); only an outdated protocol completes, so senders that require TLS 1.2 fall back to plaintext or defer (see smtp.tls-version)"),
+                )
+                .fix("Enable TLS 1.2 and 1.3 in the MTA (Postfix: `smtpd_tls_protocols = >=TLSv1.2`) and check its OpenSSL configuration (MinProtocol)."),
+                Some(m) => Finding::new(
+                    CheckId::SmtpStarttls,
+                    Status::Warn,
+                    format!("STARTTLS offered; a current client's handshake failed ({error}), but {m} is accepted from a client offering older key exchanges: the server probably lacks ECDHE"),
+                )
+                .fix("Enable ECDHE key exchange (Postfix: the default `tls_eecdh_auto_curves`; check `smtpd_tls_exclude_ciphers` and the OpenSSL configuration)."),
+            }
+        }
         TlsResult::Failed { error } => Finding::new(
             CheckId::SmtpStarttls,
             Status::Fail,
@@ -259,8 +279,9 @@ fn address_findings(
     let ciphers_fix = "Exclude weak suites. Postfix (main.cf): `smtpd_tls_exclude_ciphers = aNULL, eNULL, EXPORT, DES, 3DES, RC4, MD5` (and the same for `smtpd_tls_mandatory_exclude_ciphers`); Exim: `tls_require_ciphers = HIGH:!aNULL:!eNULL:!3DES:!RC4`.";
     let seen = match &r.tls {
         TlsResult::Negotiated(seen) => seen,
-        TlsResult::Failed { .. } if tls_grade::legacy_only(r).is_some() => {
-            if let Some(g) = tls_grade::legacy_only(r) {
+        TlsResult::Failed { .. } if tls_grade::scan_only(r).is_some() => {
+            if let Some(so) = tls_grade::scan_only(r) {
+                let g = tls_grade::scan_only_version(r, &so);
                 out.push(graded(
                     CheckId::SmtpTlsVersion,
                     g,
@@ -279,7 +300,7 @@ fn address_findings(
                     Finding::new(
                         id,
                         Status::NotApplicable,
-                        "no TLS 1.2+ session to take the certificate from (see smtp.tls-version)",
+                        "no completed handshake to take the certificate from (see smtp.starttls)",
                     )
                     .subject(&subject),
                 );
@@ -374,7 +395,7 @@ fn address_findings(
                     _ => (
                         Status::Warn,
                         format!(
-                            "{problems}: opportunistic senders still deliver, but senders that authenticate (MTA-STS) refuse it"
+                            "{problems}: opportunistic senders still deliver, but senders that authenticate the server (as MTA-STS would make them) refuse it"
                         ),
                     ),
                 }
@@ -453,6 +474,11 @@ fn dane_match(host: &str, subject: &str, r: &ServiceReport, dane: &Dane) -> Find
                 TlsResult::Failed { error } if error.is_unreachable() => {
                     Finding::new(id, Status::Inconclusive, format!("no verdict: {error}"))
                 }
+                TlsResult::Failed { error } if tls_grade::scan_only(r).is_some() => Finding::new(
+                    id,
+                    Status::Inconclusive,
+                    format!("the server's chain could not be seen: mailtrust's handshake failed ({error}) although the server speaks TLS to other clients"),
+                ),
                 TlsResult::Failed { error } => Finding::new(
                     id,
                     Status::Fail,
@@ -490,7 +516,10 @@ fn rollover(host: &str, dane: &Dane, reports: &[std::sync::Arc<ServiceReport>]) 
                 .iter()
                 .filter(|(_, v)| !matches!(v, RecordVerdict::Unusable(_)))
                 .collect();
-            if usable.iter().any(|(t, _)| t.usage == 2) {
+            if usable
+                .iter()
+                .any(|(t, v)| t.usage == 2 && *v == RecordVerdict::Matched)
+            {
                 (
                     Status::Pass,
                     "a DANE-TA(2) record survives changes of the server's own key".to_string(),

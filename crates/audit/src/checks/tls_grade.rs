@@ -107,28 +107,59 @@ pub(crate) fn version(r: &ServiceReport, seen: &TlsSeen) -> Grade {
     }
 }
 
-/// The version grade of a server whose modern (TLS 1.2/1.3) handshake failed: if an old
-/// version was accepted by a scan, that is why.
-pub(crate) fn legacy_only(r: &ServiceReport) -> Option<Grade> {
-    let mut old: Vec<String> = r
-        .accepted_by_scans()
-        .into_iter()
+/// What the scans saw of a server whose modern (rustls) handshake failed: `None` when no
+/// hand-built hello was accepted either.
+pub(crate) struct ScanOnly {
+    /// Old versions accepted ("TLSv1.0 (suite)").
+    pub old: Vec<String>,
+    /// TLS 1.2 accepted by a hello with the common suites (DHE/RSA key exchange, which our
+    /// client does not offer).
+    pub modern: Option<String>,
+}
+
+pub(crate) fn scan_only(r: &ServiceReport) -> Option<ScanOnly> {
+    let accepted = r.accepted_by_scans();
+    if accepted.is_empty() {
+        return None;
+    }
+    let mut old: Vec<String> = accepted
+        .iter()
         .filter(|(v, _)| !v.is_acceptable())
         .map(|(v, suite)| format!("{v} ({suite})"))
         .collect();
     old.sort();
     old.dedup();
-    if old.is_empty() {
-        return None;
-    }
-    Some(Grade::new(
-        Status::Fail,
-        format!(
-            "TLS 1.2 and 1.3 are refused; only {} is accepted",
-            old.join(", ")
+    let modern = accepted
+        .iter()
+        .find(|(v, _)| v.is_acceptable())
+        .map(|(v, suite)| format!("{v} ({suite})"));
+    Some(ScanOnly { old, modern })
+}
+
+/// The version grade of a server whose modern handshake failed but which accepted a
+/// hand-built hello.
+pub(crate) fn scan_only_version(r: &ServiceReport, s: &ScanOnly) -> Grade {
+    let notes = scan_notes(r, false);
+    match (&s.modern, s.old.is_empty()) {
+        (None, _) => Grade::new(
+            Status::Fail,
+            format!(
+                "TLS 1.2 and 1.3 are refused; only {} is accepted",
+                s.old.join(", ")
+            ),
+            notes,
         ),
-        scan_notes(r, false),
-    ))
+        (Some(m), false) => Grade::new(
+            Status::Fail,
+            format!("{} is accepted besides {m}", s.old.join(", ")),
+            notes,
+        ),
+        (Some(m), true) => Grade::new(
+            Status::Pass,
+            format!("{m} is accepted; SSLv3, TLSv1.0 and TLSv1.1 refused"),
+            notes,
+        ),
+    }
 }
 
 /// No RC4, 3DES, DES, NULL or EXPORT suite accepted (fail); anonymous suites warn.

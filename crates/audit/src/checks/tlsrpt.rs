@@ -46,20 +46,28 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
     join_all(rec.rua.iter().map(|u| destination(a, p, u))).await
 }
 
-/// The host of an `https://host[:port]/path` URI.
-fn https_host(uri: &str) -> Option<String> {
+/// The host and port of an `https://host[:port]/path` URI.
+fn https_host(uri: &str) -> Option<(String, u16)> {
     let rest = uri
         .get(..8)
         .filter(|s| s.eq_ignore_ascii_case("https://"))
-        .map(|_| &uri[8..])?;
+        .and_then(|_| uri.get(8..))?;
     let authority = rest.split(['/', '?', '#']).next()?;
     let hostport = authority.rsplit('@').next()?;
-    let host = if let Some(v6) = hostport.strip_prefix('[') {
-        v6.split(']').next()?
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        (h, after.strip_prefix(':'))
     } else {
-        hostport.split(':').next()?
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
     };
-    (!host.is_empty()).then(|| host.trim_end_matches('.').to_ascii_lowercase())
+    let port = match port {
+        None | Some("") => 443,
+        Some(p) => p.parse().ok()?,
+    };
+    (!host.is_empty()).then(|| (host.trim_end_matches('.').to_ascii_lowercase(), port))
 }
 
 async fn destination(a: &Auditor, p: &Probes, u: &ReportUri) -> Finding {
@@ -67,9 +75,14 @@ async fn destination(a: &Auditor, p: &Probes, u: &ReportUri) -> Finding {
     let f = match u.scheme.as_str() {
         "https" => match https_host(&u.uri) {
             None => Finding::new(id, Status::Fail, format!("{} has no host", u.uri)),
-            Some(host) => {
+            Some((host, port)) => {
+                // An IP literal needs no lookup.
+                let literal: Option<std::net::IpAddr> = host.parse().ok();
                 let ha = host_addresses(a, &host).await;
-                let ips = ha.ips();
+                let ips = match literal {
+                    Some(ip) => vec![ip],
+                    None => ha.ips(),
+                };
                 if ips.is_empty() {
                     match ha.unanswered() {
                         Some(un) => Finding::inconclusive(id, un),
@@ -82,7 +95,7 @@ async fn destination(a: &Auditor, p: &Probes, u: &ReportUri) -> Finding {
                         .lookup(&ha.v6),
                     }
                 } else {
-                    match p.prober.https_tls(&host, &ips, &p.roots).await {
+                    match p.prober.https_tls_port(&host, &ips, port, &p.roots).await {
                         Ok(tls) => {
                             let view = CertView::from_report(tls.certificate, &host);
                             if view.problems.is_empty() {
@@ -106,8 +119,17 @@ async fn destination(a: &Auditor, p: &Probes, u: &ReportUri) -> Finding {
                                 .fix(format!("Serve {host} with a certificate from a public CA that names it."))
                             }
                         }
-                        Err(e @ (FetchError::Unreachable { .. } | FetchError::Timeout { .. })) => {
+                        Err(e @ FetchError::Timeout { .. }) => {
                             Finding::new(id, Status::Inconclusive, format!("no verdict: {e}"))
+                        }
+                        Err(FetchError::Unreachable { error, host: h })
+                            if error.is_unreachable() =>
+                        {
+                            Finding::new(
+                                id,
+                                Status::Inconclusive,
+                                format!("no verdict: cannot reach {h}: {error}"),
+                            )
                         }
                         Err(e) => Finding::new(id, Status::Fail, e.to_string()),
                     }
@@ -190,19 +212,27 @@ mod tests {
 
     #[test]
     fn hosts_of_https_uris() {
+        let h = |u: &str| https_host(u);
         assert_eq!(
-            https_host("https://r.example/tlsrpt").as_deref(),
-            Some("r.example")
+            h("https://r.example/tlsrpt"),
+            Some(("r.example".into(), 443))
         );
         assert_eq!(
-            https_host("HTTPS://R.Example:8443").as_deref(),
-            Some("r.example")
+            h("HTTPS://R.Example:8443"),
+            Some(("r.example".into(), 8443))
         );
         assert_eq!(
-            https_host("https://u@[2001:db8::1]/x").as_deref(),
-            Some("2001:db8::1")
+            h("https://u@[2001:db8::1]:444/x"),
+            Some(("2001:db8::1".into(), 444))
         );
-        assert_eq!(https_host("https:///x"), None);
-        assert_eq!(https_host("mailto:x@y"), None);
+        assert_eq!(
+            h("https://[2001:db8::1]/x"),
+            Some(("2001:db8::1".into(), 443))
+        );
+        assert_eq!(h("https://r.example:99999/"), None);
+        assert_eq!(h("https:///x"), None);
+        assert_eq!(h("mailto:x@y"), None);
+        assert_eq!(h("https://é"), Some(("é".into(), 443)));
+        assert_eq!(h("httpsé//x"), None);
     }
 }
