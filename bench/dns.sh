@@ -14,6 +14,8 @@ mt="$target/release/mailtrust"
 bench="$target/release/examples/resolve_bench"
 
 work=$(mktemp -d /tmp/mailtrust-bench.XXXXXX)
+# The lab\'s mail servers run as their own users and must reach the state directory.
+chmod 755 "$work"
 state="$work/state"
 trap '"$mt" lab down --state "$state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 mkdir -p "$work/scenarios"

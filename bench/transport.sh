@@ -18,6 +18,8 @@ target=${CARGO_TARGET_DIR:-$PWD/target}
 mt="$target/release/mailtrust"
 
 work=$(mktemp -d /tmp/mailtrust-transport-bench.XXXXXX)
+# The lab's mail servers run as their own users and must reach the state directory.
+chmod 755 "$work"
 state="$work/state"
 trap '"$mt" lab down --state "$state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 mkdir -p "$work/scenarios"
@@ -47,7 +49,7 @@ run_mt() { # $1 = domain list, $2 = output; prints "seconds peakKB"
     inlab /usr/bin/time -f "%e %M" -o "$work/time.txt" "$mt" audit --input "$1" --jsonl -o "$2" \
         --only mx,spf,dmarc,transport --resolver 127.0.0.1:53 --trust-anchor "$anchor" \
         --ca-file "$ca" --concurrency "$concurrency" || true
-    cat "$work/time.txt"
+    tail -n 1 "$work/time.txt"
 }
 stats() { # $1 = jsonl; prints "p50 p99" of elapsed_ms
     python3 - "$1" <<'PY'
@@ -78,7 +80,7 @@ echo "sanity: smtp.starttls statuses over all domains and addresses: $starttls"
 scen="tlsgood.test tlsexpired.test tlsname.test tlssoon.test tlsold.test tlsweak.test nostarttls.test danebad.test daneta.test danenotls.test daneunsigned.test tlsabogus.test stsuncovered.test stsredirect.test stsbig.test ststesting.test imapplain.test subauth.test tarpit.test ehloflood.test bigchain.test tlsalert.test"
 printf '%s\n' $scen > "$work/scenarios.txt"
 read -r ssecs _ < <(inlab /usr/bin/time -f "%e %M" -o "$work/time.txt" "$mt" audit --input "$work/scenarios.txt" --jsonl -o "$work/scen.jsonl" \
-    --resolver 127.0.0.1:53 --trust-anchor "$anchor" --ca-file "$ca" --probe-timeout 3 --connect-timeout 2 > /dev/null 2>&1 || true; cat "$work/time.txt")
+    --resolver 127.0.0.1:53 --trust-anchor "$anchor" --ca-file "$ca" --probe-timeout 3 --connect-timeout 2 > /dev/null 2>&1 || true; tail -n 1 "$work/time.txt")
 read -r sp50 sp99 < <(stats "$work/scen.jsonl")
 echo "lab scenarios (full audit, probe timeout 3 s, tarpit included): $(wc -l < "$work/scen.jsonl") domains in ${ssecs}s; per domain p50 ${sp50} ms, p99 ${sp99} ms"
 
@@ -90,8 +92,33 @@ if [ ! -x "$venv/bin/checkdmarc" ]; then
 fi
 mkdir -p "$work/peer"
 echo "nameserver 127.0.0.1" > "$work/resolv.conf"
-peer() { inlab unshare -m sh -c "mount --bind '$work/resolv.conf' /etc/resolv.conf && cd '$work/peer' && /usr/bin/time -f '%e %M' -o '$work/ptime.txt' $*" > "$work/peer/log.txt" 2>&1 || true; cat "$work/ptime.txt"; }
-read -r cs ckb < <(peer "'$venv/bin/checkdmarc' '$work/domains.txt' --check-mx-tls -n 127.0.0.1 -o '$work/peer/checkdmarc.json'")
+peer() { inlab unshare -m sh -c "mount --bind '$work/resolv.conf' /etc/resolv.conf && cd '$work/peer' && /usr/bin/time -f '%e %M' -o '$work/ptime.txt' $*" > "$work/peer/log.txt" 2>&1 || true; tail -n 1 "$work/ptime.txt"; }
+# Both tools trust the lab CA: mailtrust through --ca-file, checkdmarc (Python's ssl module)
+# through SSL_CERT_FILE.
+read -r cs ckb < <(peer "env SSL_CERT_FILE='$ca' '$venv/bin/checkdmarc' '$work/domains.txt' --check-mx-tls -n 127.0.0.1 -o '$work/peer/checkdmarc.json'")
 cd_dps=$(python3 -c "print(round($n / $cs, 1))")
 echo "checkdmarc --check-mx-tls: $n domains in ${cs}s = $cd_dps domains/s, peak RSS $((ckb / 1024)) MiB"
+python3 - "$work/peer/checkdmarc.json" <<'PY'
+import json, sys, collections
+def walk(o, c):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k in ("starttls", "tls") and isinstance(v, bool):
+                c[f"{k}={v}"] += 1
+            else:
+                walk(v, c)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v, c)
+c = collections.Counter()
+try:
+    walk(json.load(open(sys.argv[1])), c)
+except Exception as e:
+    print(f"sanity: checkdmarc output unreadable: {e}")
+else:
+    print(f"sanity: checkdmarc MX host verdicts over all domains: {dict(c)}")
+    doc = json.load(open(sys.argv[1]))
+    first = doc[0] if isinstance(doc, list) else doc
+    print("sanity: checkdmarc's MX warnings for the first domain:", json.dumps(first.get("mx", {}).get("warnings", []))[:300])
+PY
 echo "mailtrust / checkdmarc: $(python3 -c "print(round($mt_dps / $cd_dps, 1))")x"
