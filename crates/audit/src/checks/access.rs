@@ -17,7 +17,7 @@ use mailtrust_probe::{LoginBeforeTls, ProbeError, Protocol, ServiceReport, Targe
 use crate::catalogue::CheckId;
 use crate::checks::host_addresses;
 use crate::checks::tls_grade;
-use crate::finding::{Finding, Status, answered, trusted};
+use crate::finding::{Finding, Status, trusted};
 use crate::{Auditor, Probes};
 
 /// The SRV owner labels of RFC 6186 and RFC 8314, with the protocol each announces.
@@ -120,9 +120,23 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
             continue;
         };
         if !trusted(ans) {
-            if !answered(ans) || matches!(ans.dnssec, mailtrust_dns::DnssecStatus::Bogus(_)) {
-                out.push(Finding::inconclusive(fam.tls_id(), ans));
+            // One finding per family: the second SRV name of a broken zone says nothing new.
+            if out.iter().any(|f: &Finding| f.id == fam.tls_id()) {
+                continue;
             }
+            let f = match &ans.dnssec {
+                mailtrust_dns::DnssecStatus::Bogus(r) => Finding::new(
+                    fam.tls_id(),
+                    Status::Inconclusive,
+                    format!(
+                        "the {} SRV records fail DNSSEC validation ({r}): clients cannot discover the service",
+                        fam.name()
+                    ),
+                )
+                .lookup(ans),
+                _ => Finding::inconclusive(fam.tls_id(), ans),
+            };
+            out.push(f);
             continue;
         }
         for r in ans.rdatas() {
