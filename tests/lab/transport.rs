@@ -234,6 +234,7 @@ pub fn dane_verdicts_follow_rfc7672(lab: &Lab) -> Result<(), Failed> {
             "daneta.test",
             "tlsabogus.test",
             "daneunsigned.test",
+            "danecname.test",
         ],
         &["--only", "transport"],
     );
@@ -246,6 +247,11 @@ pub fn dane_verdicts_follow_rfc7672(lab: &Lab) -> Result<(), Failed> {
     let r = report(&reports, "tlsabogus.test", &stderr)?;
     let s = expect(r, "dane.match", Some("mail.tlsabogus.test"), "fail", 2)?;
     contains(&s, "DNSSEC")?;
+    // RFC 7672 §2.2.3: TLSA at the target of a secure CNAME, which is also the SNI sent.
+    let r = report(&reports, "danecname.test", &stderr)?;
+    let s = expect(r, "dane.match", Some("mail.danecname.test"), "pass", 2)?;
+    contains(&s, "DANE-EE")?;
+    expect(r, "dane.tlsa", Some("mail.danecname.test"), "pass", 1)?;
     let r = report(&reports, "daneunsigned.test", &stderr)?;
     expect(
         r,

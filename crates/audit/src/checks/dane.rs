@@ -28,7 +28,19 @@ pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
 }
 
 async fn host(a: &Auditor, host: &str, mx_secure: bool) -> Finding {
-    let owner = format!("_25._tcp.{host}");
+    // RFC 7672 §2.2.3: for an MX host that is a CNAME, DANE looks at the target's TLSA records
+    // first and falls back to the MX name's.
+    let target = crate::checks::host_addresses(a, host)
+        .await
+        .final_name(host);
+    let mut owner = format!("_25._tcp.{host}");
+    if target != host {
+        let at_target = format!("_25._tcp.{target}");
+        let t = a.lookup(&at_target, QueryType::Tlsa).await;
+        if t.outcome == Outcome::Records {
+            owner = at_target;
+        }
+    }
     let tlsa = a.lookup(&owner, QueryType::Tlsa).await;
     let example = format!(
         "`{owner}. 3600 IN TLSA 3 1 1 <SHA-256 of the server's public key>` (DANE-EE; publish the next key's record before a rollover)"

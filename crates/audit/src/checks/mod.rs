@@ -73,6 +73,17 @@ impl HostAddrs {
             .all(|a| crate::finding::answered(a) && a.dnssec == mailtrust_dns::DnssecStatus::Secure)
     }
 
+    /// The name the address records finally belong to, after CNAMEs (RFC 7672 §2.2.3: DANE
+    /// looks for TLSA records there first).
+    pub fn final_name(&self, host: &str) -> String {
+        [&self.v4, &self.v6]
+            .into_iter()
+            .flat_map(|a| a.records.iter())
+            .find(|r| r.rtype == "A" || r.rtype == "AAAA")
+            .map(|r| r.name.trim_end_matches('.').to_ascii_lowercase())
+            .unwrap_or_else(|| host.to_string())
+    }
+
     pub fn lookups(&self) -> Vec<crate::finding::LookupEvidence> {
         vec![
             crate::finding::LookupEvidence::of(&self.v4),

@@ -79,16 +79,6 @@ enum Dane {
     },
 }
 
-/// The name the address records finally belong to, after CNAMEs (RFC 7672 §2.2.3).
-fn cname_target(addrs: &HostAddrs, host: &str) -> String {
-    [&addrs.v4, &addrs.v6]
-        .into_iter()
-        .flat_map(|a| a.records.iter())
-        .find(|r| r.rtype == "A" || r.rtype == "AAAA")
-        .map(|r| r.name.trim_end_matches('.').to_ascii_lowercase())
-        .unwrap_or_else(|| host.to_string())
-}
-
 async fn dane_state(a: &Auditor, host: &str, mx_secure: bool, addrs: &HostAddrs) -> Dane {
     if !mx_secure {
         return Dane::NotApplicable(
@@ -104,7 +94,7 @@ async fn dane_state(a: &Auditor, host: &str, mx_secure: bool, addrs: &HostAddrs)
             "the address records of {host} are not DNSSEC-secure (RFC 7672 §2.2.2)"
         ));
     }
-    let target = cname_target(addrs, host);
+    let target = addrs.final_name(host);
     let mut bases = vec![target.clone()];
     if target != host {
         bases.push(host.to_string());
