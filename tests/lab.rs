@@ -17,6 +17,8 @@ use serde_json::Value;
 mod audit;
 #[path = "lab/transport.rs"]
 mod transport;
+#[path = "lab/update.rs"]
+mod update;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrust");
 
@@ -836,6 +838,8 @@ fn main() -> std::process::ExitCode {
         transport::hostile_servers_end_within_bounds,
         transport::dns_only_sends_no_probes,
         transport::dane_verdicts_agree_with_ldns_dane,
+        update::signed_update_is_published_and_validates,
+        update::wrong_tsig_key_is_refused_and_changes_nothing,
     ];
     // Listing tests must not start servers.
     if args.list {

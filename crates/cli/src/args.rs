@@ -136,6 +136,43 @@ pub enum DnsCommand {
     /// Exit status: 0 an answer (records, NXDOMAIN or NODATA) that is not bogus; 1 the answer is
     /// bogus; 2 usage or setup error; 3 no usable answer (timeout, SERVFAIL, REFUSED).
     Lookup(LookupArgs),
+    /// Change a zone on its primary server with an RFC 2136 update signed with TSIG: replace a
+    /// TXT record (a DKIM key, an SPF or DMARC policy) or delete an RRset.
+    ///
+    /// Exit status: 0 the server applied it (its signed answer verified); 1 the server refused
+    /// it (NOTAUTH: wrong key; REFUSED: not allowed); 2 usage error; 3 no answer.
+    Update(UpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The zone to update (its apex, e.g. example.org).
+    pub zone: String,
+    /// The zone's primary server, ADDR or ADDR:PORT (TCP).
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub server: String,
+    /// The TSIG key, `[hmac-sha256:]NAME:BASE64SECRET` as nsupdate -y takes it; or the
+    /// environment variable MAILTRUST_TSIG_KEY (keeps the secret out of `ps`).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "MAILTRUST_TSIG_KEY",
+        hide_env_values = true
+    )]
+    pub key: Option<String>,
+    /// Replace the TXT records at NAME by one record of TEXT (split into 255-byte strings);
+    /// repeatable. NAME is relative to the zone unless it ends with a dot.
+    #[arg(long = "txt", value_names = ["NAME", "TEXT"], num_args = 2)]
+    pub txt: Vec<String>,
+    /// Delete the RRset of TYPE at NAME; repeatable.
+    #[arg(long = "delete", value_names = ["NAME", "TYPE"], num_args = 2)]
+    pub delete: Vec<String>,
+    /// TTL of added records, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub ttl: u32,
+    /// Seconds to wait for the server's answer.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Args)]

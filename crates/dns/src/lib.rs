@@ -22,6 +22,7 @@ pub mod present;
 pub mod qtype;
 pub mod resolver;
 pub mod txt;
+pub mod update;
 
 pub use anchor::{TrustAnchorError, TrustAnchorSet};
 pub use answer::{Answer, BogusReason, DnssecStatus, Outcome, RecordEntry, format_utc};

@@ -154,3 +154,92 @@ fn render(a: &Answer) -> String {
     }
     s
 }
+
+/// `mailtrust dns update`: one RFC 2136 message with every change, so the server applies all or
+/// nothing.
+pub fn update(args: crate::args::UpdateArgs) -> anyhow::Result<ExitCode> {
+    use mailtrust_dns::update::{Change, TsigKey, UpdateError, send_update};
+    let zone = mailtrust_dns::Resolver::parse_name(&args.zone)
+        .with_context(|| format!("invalid zone {:?}", args.zone))?;
+    let server = parse_server(&args.server)?;
+    let key = args.key.as_deref().map(TsigKey::parse).transpose()?;
+    let name_in_zone = |n: &str| -> anyhow::Result<hickory_proto::rr::Name> {
+        let full = if n.ends_with('.') || n == "@" {
+            if n == "@" {
+                zone.to_ascii()
+            } else {
+                n.to_string()
+            }
+        } else {
+            format!("{n}.{}", zone.to_ascii())
+        };
+        mailtrust_dns::Resolver::parse_name(&full).with_context(|| format!("invalid name {n:?}"))
+    };
+    let mut changes = Vec::new();
+    for pair in args.txt.chunks(2) {
+        if let [name, text] = pair {
+            changes.push(Change::ReplaceTxt {
+                name: name_in_zone(name)?,
+                ttl: args.ttl,
+                text: text.clone(),
+            });
+        }
+    }
+    for pair in args.delete.chunks(2) {
+        if let [name, rtype] = pair {
+            let rtype: hickory_proto::rr::RecordType = rtype
+                .to_ascii_uppercase()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("unknown record type {rtype:?}"))?;
+            changes.push(Change::DeleteRrset {
+                name: name_in_zone(name)?,
+                rtype,
+            });
+        }
+    }
+    if changes.is_empty() {
+        anyhow::bail!("nothing to change: give --txt NAME TEXT or --delete NAME TYPE");
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 600.0) {
+        anyhow::bail!("--timeout must be between 0 and 600 seconds");
+    }
+    let wait = std::time::Duration::from_secs_f64(args.timeout);
+    let rt = runtime()?;
+    match rt.block_on(send_update(server, &zone, &changes, key.as_ref(), wait)) {
+        Ok(()) => {
+            println!(
+                "{}: {} change(s) applied by {server}{}",
+                zone.to_ascii(),
+                changes.len(),
+                if key.is_some() {
+                    " (signed answer verified)"
+                } else {
+                    ""
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ UpdateError::Refused { .. }) => {
+            eprintln!("mailtrust: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e @ (UpdateError::Timeout { .. } | UpdateError::Unreachable { .. })) => {
+            eprintln!("mailtrust: {e}");
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `ADDR` or `ADDR:PORT` (`[v6]:PORT`), port 53 by default.
+fn parse_server(s: &str) -> anyhow::Result<std::net::SocketAddr> {
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    let ip: std::net::IpAddr = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .with_context(|| format!("--server {s:?}: expected ADDR or ADDR:PORT"))?;
+    Ok(std::net::SocketAddr::new(ip, 53))
+}

@@ -17,6 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(*args),
         Command::Demo { domains, json } => demo::run(domains, json),
         Command::Dns(DnsCommand::Lookup(args)) => dns::lookup(args),
+        Command::Dns(DnsCommand::Update(args)) => dns::update(args),
         Command::Lab(cmd) => lab::run(cmd),
         Command::Completions { shell } => {
             use clap::CommandFactory;
