@@ -840,6 +840,7 @@ fn main() -> std::process::ExitCode {
         transport::dane_verdicts_agree_with_ldns_dane,
         update::signed_update_is_published_and_validates,
         update::wrong_tsig_key_is_refused_and_changes_nothing,
+        update::propagation_of_a_lame_zone_is_unreachable_not_missing,
     ];
     // Listing tests must not start servers.
     if args.list {

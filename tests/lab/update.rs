@@ -73,6 +73,37 @@ pub fn signed_update_is_published_and_validates(lab: &Lab) -> Result<(), Failed>
             String::from_utf8_lossy(&out.stderr)
         )));
     }
+    // Every authoritative server serves it (the lab's scenario server, on IPv4 and IPv6).
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let (out, _) = in_lab(
+        lab,
+        &[
+            "dns",
+            "propagation",
+            "upd1._domainkey.signed.test",
+            "TXT",
+            "--json",
+            "--resolver",
+            &resolver,
+            "--trust-anchor",
+            &anchor,
+        ],
+    );
+    let prop: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let answers = prop["answers"].as_array().cloned().unwrap_or_default();
+    if out.status.code() != Some(0)
+        || prop["zone"] != "signed.test."
+        || answers.len() != 2
+        || answers
+            .iter()
+            .any(|a| a["records"][0] != value.as_str() || a["authoritative"] != true)
+    {
+        return Err(Failed::from(format!(
+            "propagation: exit {:?}: {prop}",
+            out.status.code()
+        )));
+    }
     // The lab's resolver caps TTLs at 5 s and negative answers at 1 s: the record shows at once.
     let got = lookup_txt(lab, "upd1._domainkey.signed.test")?;
     let data = got["records"][0]["data"].as_str().unwrap_or("");
@@ -142,6 +173,58 @@ pub fn wrong_tsig_key_is_refused_and_changes_nothing(lab: &Lab) -> Result<(), Fa
     let got = lookup_txt(lab, "upd2.signed.test")?;
     if got["outcome"] != "nxdomain" {
         return Err(Failed::from(format!("nothing changed: {got}")));
+    }
+    Ok(())
+}
+
+pub fn propagation_of_a_lame_zone_is_unreachable_not_missing(lab: &Lab) -> Result<(), Failed> {
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let (out, _) = in_lab(
+        lab,
+        &[
+            "dns",
+            "propagation",
+            "www.signed.test",
+            "A",
+            "--json",
+            "--resolver",
+            &resolver,
+            "--trust-anchor",
+            &anchor,
+        ],
+    );
+    if out.status.code() != Some(0) {
+        return Err(Failed::from(format!(
+            "a consistent zone: exit {:?} {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout)
+        )));
+    }
+    let (out, elapsed) = in_lab(
+        lab,
+        &[
+            "dns",
+            "propagation",
+            "www.lame.test",
+            "A",
+            "--json",
+            "--resolver",
+            &resolver,
+            "--trust-anchor",
+            &anchor,
+            "--timeout",
+            "1",
+            "--deadline",
+            "4",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    if out.status.code() != Some(3) || text.contains("\"nxdomain\"") || elapsed.as_secs() > 20 {
+        return Err(Failed::from(format!(
+            "lame: exit 3 within the bound, never nxdomain; got {:?} after {elapsed:?}: {text}",
+            out.status.code()
+        )));
     }
     Ok(())
 }

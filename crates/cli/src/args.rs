@@ -142,6 +142,24 @@ pub enum DnsCommand {
     /// Exit status: 0 the server applied it (its signed answer verified); 1 the server refused
     /// it (NOTAUTH: wrong key; REFUSED: not allowed); 2 usage error; 3 no answer.
     Update(UpdateArgs),
+    /// Ask every authoritative server of NAME's zone directly what it serves for NAME TYPE:
+    /// is a new record visible everywhere yet?
+    ///
+    /// Exit status: 0 every server answers the same, authoritatively; 1 they differ (or one is
+    /// lame); 2 usage error; 3 a server or the zone could not be reached.
+    Propagation(PropagationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PropagationArgs {
+    pub name: String,
+    #[arg(value_parser = parse_qtype)]
+    pub qtype: QueryType,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub resolver: ResolverArgs,
 }
 
 #[derive(Debug, Args)]

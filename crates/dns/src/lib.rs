@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anchor;
+pub mod authorities;
 pub mod answer;
 mod cd_bit;
 pub mod chain;

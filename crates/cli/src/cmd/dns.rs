@@ -243,3 +243,48 @@ fn parse_server(s: &str) -> anyhow::Result<std::net::SocketAddr> {
         .with_context(|| format!("--server {s:?}: expected ADDR or ADDR:PORT"))?;
     Ok(std::net::SocketAddr::new(ip, 53))
 }
+
+/// `mailtrust dns propagation NAME TYPE`.
+pub fn propagation(args: crate::args::PropagationArgs) -> anyhow::Result<ExitCode> {
+    let name = Resolver::parse_name(&args.name)
+        .with_context(|| format!("invalid name {:?}", args.name))?;
+    let rt = runtime()?;
+    let p = rt.block_on(async {
+        let r = resolver(&args.resolver).await?;
+        let wait = Duration::from_secs_f64(args.resolver.timeout.clamp(0.1, 600.0));
+        Ok::<_, anyhow::Error>(
+            mailtrust_dns::authorities::propagation(&r, &name, args.qtype, wait).await,
+        )
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        println!("{} {} in zone {}", p.name, args.qtype, p.zone);
+        if let Some(problem) = &p.problem {
+            println!("  {problem}");
+        }
+        for a in &p.answers {
+            let what = match a.outcome {
+                mailtrust_dns::Outcome::Records => a.records.join(" | "),
+                o => match &a.detail {
+                    Some(d) => format!("{o} ({d})"),
+                    None => o.to_string(),
+                },
+            };
+            let aa = if a.authoritative || !a.outcome.is_answer() {
+                ""
+            } else {
+                " [not authoritative: lame?]"
+            };
+            println!("  {} {}: {what}{aa}", a.server, a.address);
+        }
+    }
+    let unreachable = p.problem.is_some() || p.answers.iter().any(|a| !a.outcome.is_answer());
+    Ok(if unreachable {
+        ExitCode::from(3)
+    } else if p.consistent() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -18,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { domains, json } => demo::run(domains, json),
         Command::Dns(DnsCommand::Lookup(args)) => dns::lookup(args),
         Command::Dns(DnsCommand::Update(args)) => dns::update(args),
+        Command::Dns(DnsCommand::Propagation(args)) => dns::propagation(args),
         Command::Lab(cmd) => lab::run(cmd),
         Command::Completions { shell } => {
             use clap::CommandFactory;
