@@ -12,8 +12,8 @@
 #![forbid(unsafe_code)]
 
 pub mod anchor;
-pub mod authorities;
 pub mod answer;
+pub mod authorities;
 mod cd_bit;
 pub mod chain;
 pub mod config;
