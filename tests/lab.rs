@@ -15,6 +15,8 @@ use serde_json::Value;
 
 #[path = "lab/audit.rs"]
 mod audit;
+#[path = "lab/keys.rs"]
+mod keys;
 #[path = "lab/transport.rs"]
 mod transport;
 #[path = "lab/update.rs"]
@@ -841,6 +843,8 @@ fn main() -> std::process::ExitCode {
         update::signed_update_is_published_and_validates,
         update::wrong_tsig_key_is_refused_and_changes_nothing,
         update::propagation_of_a_lame_zone_is_unreachable_not_missing,
+        keys::key_is_published_verified_and_activated,
+        keys::refused_update_and_unsigned_zone,
     ];
     // Listing tests must not start servers.
     if args.list {

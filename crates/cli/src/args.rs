@@ -42,6 +42,12 @@ pub enum Command {
     /// Look at DNS the way mailtrust sees it: records, outcome, DNSSEC status and chain of trust.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Manage DKIM keys (the CKMS): generate, publish in DNS, activate once visible,
+    /// deactivate, revoke, destroy; every step in a hash-chained audit log.
+    ///
+    /// Exit status: 0 done; 1 refused (an illegal step, a record not yet visible, a DNS server
+    /// that said no); 2 usage or setup error (wrong KEK, damaged store); 3 a server did not answer.
+    Keys(Box<KeysArgs>),
     /// Run the lab: real DNS servers in a private network namespace, for tests and demos.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -277,5 +283,141 @@ pub enum LabCommand {
         mode: String,
         #[arg(long = "listen", value_name = "ADDR:PORT", required = true)]
         listen: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// The key store (SQLite, created 0600 on first use).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MAILTRUST_KEY_STORE",
+        default_value = "/var/lib/mailtrust/keys.db",
+        global = true
+    )]
+    pub store: PathBuf,
+    /// The key-encryption key: a file of exactly 32 random bytes. Alternatives: the environment
+    /// variables MAILTRUST_KEK (64 hex digits or base64) or MAILTRUST_KEK_PASSPHRASE (Argon2id).
+    #[arg(long, value_name = "PATH", env = "MAILTRUST_KEK_FILE", global = true)]
+    pub kek_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// Where a key's record is published.
+#[derive(Debug, Args, Clone)]
+pub struct PublishArgs {
+    /// The zone's primary server for RFC 2136 updates, ADDR or ADDR:PORT.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub server: Option<String>,
+    /// The zone to update (default: the key's domain).
+    #[arg(long, value_name = "ZONE")]
+    pub zone: Option<String>,
+    /// The TSIG key, `[hmac-sha256:]NAME:BASE64SECRET`, or MAILTRUST_TSIG_KEY.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "MAILTRUST_TSIG_KEY",
+        hide_env_values = true
+    )]
+    pub tsig: Option<String>,
+    /// Publish through this command instead (see docs/keys.md for its contract).
+    #[arg(long, value_name = "CMD", conflicts_with = "server")]
+    pub publish_cmd: Option<String>,
+    /// Print the zone-file entry to publish by hand instead; the key is marked published.
+    #[arg(long, conflicts_with_all = ["server", "publish_cmd"])]
+    pub zone_file: bool,
+    /// TTL of the record.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a key in pre-activation (nothing published yet).
+    Generate {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        selector: String,
+        /// rsa-2048 (default), rsa-3072, rsa-4096 or ed25519.
+        #[arg(long, default_value = "rsa-2048")]
+        algorithm: String,
+        /// The sending MTA that signs with it (SP 800-177 Rec 4-5: one key per MTA).
+        #[arg(long, value_name = "HOST", conflicts_with = "third_party")]
+        mta: Option<String>,
+        /// The third party that signs with it (Rec 4-10).
+        #[arg(long, value_name = "NAME")]
+        third_party: Option<String>,
+        /// Allow RSA-1024 (flagged as weak; below 1024 is always refused, RFC 8301).
+        #[arg(long)]
+        allow_weak: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List keys.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key: KEY is its id, or DOMAIN/SELECTOR.
+    Show {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish the key's record (pre-activation → published).
+    Publish {
+        key: String,
+        #[command(flatten)]
+        to: PublishArgs,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Activate a published key once its record is visible at every authoritative server and
+    /// through the validating resolver.
+    Activate {
+        key: String,
+        /// Activate even without that proof (say why with --reason).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        resolver: ResolverArgs,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Stop signing with the key; its record stays so that mail in flight still verifies.
+    Deactivate {
+        key: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Publish the revoked record (`p=` empty, RFC 6376 §3.6.1).
+    Revoke {
+        key: String,
+        #[command(flatten)]
+        to: PublishArgs,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Erase the private key (unrecoverable).
+    Destroy {
+        key: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Mark the key compromised (it stops signing at once); revoke it in DNS next.
+    Compromised {
+        key: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show the audit log, or check its hash chain with --verify.
+    Log {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        verify: bool,
     },
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod crypto;
 pub mod generate;
 pub mod model;
+pub mod publish;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -7,6 +7,7 @@ use crate::args::{Cli, Command, DnsCommand};
 mod audit;
 mod demo;
 mod dns;
+mod keys;
 mod lab;
 
 /// Exit status for usage and runtime errors (clap uses 2 for usage errors too).
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dns(DnsCommand::Lookup(args)) => dns::lookup(args),
         Command::Dns(DnsCommand::Update(args)) => dns::update(args),
         Command::Dns(DnsCommand::Propagation(args)) => dns::propagation(args),
+        Command::Keys(args) => keys::run(*args),
         Command::Lab(cmd) => lab::run(cmd),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -1,0 +1,475 @@
+//! `mailtrust keys`: the CKMS commands. Each one opens the store, takes one lifecycle step (and
+//! its DNS side), and writes the audit row with it; the rules live in mailtrust-keys.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use mailtrust_keys::generate::{dkim_record_text, revoked_record_text, zone_file_entry};
+use mailtrust_keys::publish::{Publisher, Visibility, check_visible, publish};
+use mailtrust_keys::{
+    Algorithm, AuditContext, Domain, Event, KdfParams, Kek, KeyId, KeyRecord, KeyState, KeyStore,
+    LogVerification, NewKey, Purpose, Selector, SqliteKeyStore, SystemClock, WeakKeys, generate,
+    transition,
+};
+use serde_json::json;
+
+use crate::args::{KeysArgs, KeysCommand, PublishArgs};
+
+/// The key-encryption key, from --kek-file, MAILTRUST_KEK or MAILTRUST_KEK_PASSPHRASE.
+fn kek(args: &KeysArgs, stored: Option<KdfParams>) -> anyhow::Result<Kek> {
+    if let Some(f) = &args.kek_file {
+        return Kek::from_file(f).context("cannot read the key-encryption key");
+    }
+    if let Ok(v) = std::env::var("MAILTRUST_KEK") {
+        return Kek::from_env_value(&v).context("MAILTRUST_KEK");
+    }
+    if let Ok(p) = std::env::var("MAILTRUST_KEK_PASSPHRASE") {
+        let params = match stored {
+            Some(p) => p,
+            None => KdfParams::generate()?,
+        };
+        return Kek::from_passphrase(&p, &params).context("MAILTRUST_KEK_PASSPHRASE");
+    }
+    bail!(
+        "no key-encryption key: give --kek-file FILE (32 random bytes), or set MAILTRUST_KEK or MAILTRUST_KEK_PASSPHRASE"
+    )
+}
+
+fn open(args: &KeysArgs) -> anyhow::Result<SqliteKeyStore> {
+    if !args.store.exists() {
+        bail!(
+            "no key store at {} (mailtrust keys generate creates one)",
+            args.store.display()
+        );
+    }
+    SqliteKeyStore::open(&args.store, Arc::new(SystemClock))
+        .with_context(|| format!("cannot open the key store {}", args.store.display()))
+}
+
+/// A key by id, or the live (not destroyed) key of DOMAIN/SELECTOR.
+fn find(store: &SqliteKeyStore, reference: &str) -> anyhow::Result<KeyRecord> {
+    if let Ok(id) = KeyId::new(reference) {
+        return Ok(store.key(&id)?);
+    }
+    let Some((d, s)) = reference.split_once('/') else {
+        bail!("{reference:?} is neither a key id nor DOMAIN/SELECTOR");
+    };
+    let (domain, selector) = (Domain::new(d)?, Selector::new(s)?);
+    store
+        .keys()?
+        .into_iter()
+        .find(|k| k.domain == domain && k.selector == selector && k.state() != KeyState::Destroyed)
+        .with_context(|| format!("no live key for {d}/{s}"))
+}
+
+fn ctx(command: &str, reason: Option<&str>) -> AuditContext {
+    AuditContext::new(&format!("mailtrust keys {command}"), reason)
+}
+
+fn key_json(k: &KeyRecord) -> serde_json::Value {
+    json!({
+        "id": k.id.as_str(),
+        "domain": k.domain.as_str(),
+        "selector": k.selector.as_str(),
+        "record_name": k.selector.record_name(&k.domain).ok(),
+        "algorithm": k.algorithm().name(),
+        "weak": k.algorithm().is_weak(),
+        "purpose": k.purpose,
+        "state": k.state(),
+        "times": k.times,
+        "record": k.dkim_record_text(),
+    })
+}
+
+fn publisher(to: &PublishArgs, domain: &Domain) -> anyhow::Result<Option<Publisher>> {
+    if to.zone_file {
+        return Ok(None);
+    }
+    if let Some(cmd) = &to.publish_cmd {
+        let mut parts = cmd.split_whitespace().map(str::to_string);
+        let program = parts.next().context("--publish-cmd is empty")?;
+        return Ok(Some(Publisher::Command {
+            program,
+            args: parts.collect(),
+        }));
+    }
+    let Some(server) = &to.server else {
+        bail!(
+            "say where to publish: --server ADDR (RFC 2136) with --tsig, --publish-cmd CMD, or --zone-file"
+        );
+    };
+    let key = to
+        .tsig
+        .as_deref()
+        .context("--server needs a TSIG key: --tsig KEY or MAILTRUST_TSIG_KEY")?;
+    let server = server
+        .parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            server
+                .parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        })
+        .with_context(|| format!("--server {server:?}: expected ADDR or ADDR:PORT"))?;
+    Ok(Some(Publisher::Rfc2136 {
+        server,
+        zone: to
+            .zone
+            .clone()
+            .unwrap_or_else(|| domain.as_str().to_string()),
+        key: mailtrust_dns::update::TsigKey::parse(key)?,
+    }))
+}
+
+/// Publishes `text` at the key's record name the way `to` says; `Ok(false)` when the server
+/// refused or did not answer (already reported).
+fn put_record(k: &KeyRecord, to: &PublishArgs, text: &str) -> anyhow::Result<Result<(), ExitCode>> {
+    let owner = k.selector.record_name(&k.domain)?;
+    match publisher(to, &k.domain)? {
+        None => {
+            println!("{}", zone_file_entry(&k.selector, &k.domain, to.ttl, text)?);
+            Ok(Ok(()))
+        }
+        Some(p) => {
+            let rt = super::dns::runtime()?;
+            match rt.block_on(publish(
+                &p,
+                &owner,
+                Some(text),
+                to.ttl,
+                Duration::from_secs(30),
+            )) {
+                Ok(()) => Ok(Ok(())),
+                Err(e) => {
+                    eprintln!(
+                        "mailtrust: {owner} was not published: {e}; the key's state is unchanged"
+                    );
+                    let unreachable = matches!(
+                        &e,
+                        mailtrust_keys::publish::PublishError::Update(
+                            mailtrust_dns::update::UpdateError::Timeout { .. }
+                                | mailtrust_dns::update::UpdateError::Unreachable { .. }
+                        ) | mailtrust_keys::publish::PublishError::CommandTimeout { .. }
+                    );
+                    Ok(Err(ExitCode::from(if unreachable { 3 } else { 1 })))
+                }
+            }
+        }
+    }
+}
+
+fn step(
+    store: &mut SqliteKeyStore,
+    k: &KeyRecord,
+    event: Event,
+    command: &str,
+    reason: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    match store.apply(&k.id, event, &ctx(command, reason)) {
+        Ok(after) => {
+            println!(
+                "{} {}/{}: {} -> {}",
+                after.id.as_str(),
+                after.domain.as_str(),
+                after.selector.as_str(),
+                k.state(),
+                after.state()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(mailtrust_keys::StoreError::Illegal { id, source }) => {
+            eprintln!("mailtrust: key {}: {source}", id.as_str());
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses early (before any DNS traffic) a step the key's state does not allow.
+fn allowed(k: &KeyRecord, event: Event) -> Option<ExitCode> {
+    match transition(k.state(), event) {
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("mailtrust: key {}: {e}", k.id.as_str());
+            Some(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        KeysCommand::Generate {
+            domain,
+            selector,
+            algorithm,
+            mta,
+            third_party,
+            allow_weak,
+            reason,
+        } => {
+            let weak = if *allow_weak {
+                WeakKeys::Allow
+            } else {
+                WeakKeys::Refuse
+            };
+            let alg = Algorithm::parse(algorithm, weak)?;
+            let (domain, selector) = (Domain::new(domain)?, Selector::new(selector)?);
+            let purpose = match (mta, third_party) {
+                (_, Some(p)) => Purpose::ThirdParty {
+                    provider: p.clone(),
+                },
+                (Some(h), None) => Purpose::SendingMta { host: h.clone() },
+                (None, None) => Purpose::SendingMta {
+                    host: "default".into(),
+                },
+            };
+            let mut store = if args.store.exists() {
+                let s = open(&args)?;
+                let k = kek(&args, s.kdf_params()?)?;
+                s.verify_kek(&k)?;
+                (s, k)
+            } else {
+                if let Some(dir) = args.store.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+                let k = kek(&args, None)?;
+                (
+                    SqliteKeyStore::create(&args.store, &k, Arc::new(SystemClock))?,
+                    k,
+                )
+            };
+            let key = generate(alg)?;
+            let record = dkim_record_text(&key.public);
+            let created = store.0.create_key(
+                &store.1,
+                NewKey {
+                    domain,
+                    selector,
+                    purpose,
+                    public: key.public.clone(),
+                },
+                &key.private_pkcs8,
+                &ctx("generate", reason.as_deref()),
+            )?;
+            println!(
+                "{} {}/{} {}{}: pre-activation",
+                created.id.as_str(),
+                created.domain.as_str(),
+                created.selector.as_str(),
+                alg,
+                if alg.is_weak() {
+                    " (WEAK: below SP 800-177 Rec 4-3)"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "record to publish: {} TXT \"{record}\"",
+                created.selector.record_name(&created.domain)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::List { json } => {
+            let store = open(&args)?;
+            let keys = store.keys()?;
+            if *json {
+                let v: Vec<_> = keys.iter().map(key_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for k in &keys {
+                    println!(
+                        "{}  {:<28} {:<10} {:<14} {}",
+                        k.id.as_str(),
+                        format!("{}/{}", k.domain.as_str(), k.selector.as_str()),
+                        k.algorithm().name(),
+                        k.state().to_string(),
+                        match &k.purpose {
+                            Purpose::SendingMta { host } => format!("mta {host}"),
+                            Purpose::ThirdParty { provider } => format!("third party {provider}"),
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Show { key, json } => {
+            let store = open(&args)?;
+            let k = find(&store, key)?;
+            let v = key_json(&k);
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (name, value) in v.as_object().into_iter().flatten() {
+                    println!("{name:>12}: {value}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Publish { key, to, reason } => {
+            let mut store = open(&args)?;
+            let k = find(&store, key)?;
+            if let Some(code) = allowed(&k, Event::Publish) {
+                return Ok(code);
+            }
+            if let Err(code) = put_record(&k, to, &dkim_record_text(&k.public))? {
+                return Ok(code);
+            }
+            step(&mut store, &k, Event::Publish, "publish", reason.as_deref())
+        }
+        KeysCommand::Activate {
+            key,
+            force,
+            resolver,
+            reason,
+        } => {
+            let mut store = open(&args)?;
+            let k = find(&store, key)?;
+            if let Some(code) = allowed(&k, Event::Activate) {
+                return Ok(code);
+            }
+            let owner = k.selector.record_name(&k.domain)?;
+            let expected = dkim_record_text(&k.public);
+            let rt = super::dns::runtime()?;
+            let report = rt.block_on(async {
+                let r = super::dns::resolver(resolver).await?;
+                let wait = Duration::from_secs_f64(resolver.timeout.clamp(0.1, 600.0));
+                Ok::<_, anyhow::Error>(check_visible(&r, &owner, &expected, wait).await?)
+            })?;
+            for a in &report.authoritative.answers {
+                println!(
+                    "  {} {}: {}",
+                    a.server,
+                    a.address,
+                    if a.records.contains(&expected) {
+                        "serves the record"
+                    } else {
+                        "does NOT serve the record"
+                    }
+                );
+            }
+            let code = match &report.verdict {
+                Visibility::Secure => {
+                    println!("{owner}: visible at every authoritative server and DNSSEC-secure");
+                    None
+                }
+                Visibility::Insecure => {
+                    println!(
+                        "{owner}: visible at every authoritative server; warning: the zone is not DNSSEC-signed (SP 800-177 Rec 4-6 asks for DNSSEC)"
+                    );
+                    None
+                }
+                Visibility::NotVisible { detail } => Some((1, detail.clone())),
+                Visibility::Bogus { detail } => {
+                    Some((1, format!("the record fails DNSSEC validation: {detail}")))
+                }
+                Visibility::Unreachable { detail } => Some((3, detail.clone())),
+            };
+            if let Some((exit, why)) = code {
+                if !*force {
+                    eprintln!("mailtrust: not activated: {why}");
+                    return Ok(ExitCode::from(exit));
+                }
+                eprintln!(
+                    "mailtrust: WARNING: activating WITHOUT proof that receivers can see the key ({why}); mail signed with it may fail DKIM"
+                );
+            }
+            let reason = if *force {
+                Some(format!(
+                    "forced: {}",
+                    reason.as_deref().unwrap_or("no reason given")
+                ))
+            } else {
+                reason.clone()
+            };
+            step(
+                &mut store,
+                &k,
+                Event::Activate,
+                "activate",
+                reason.as_deref(),
+            )
+        }
+        KeysCommand::Deactivate { key, reason } => {
+            let mut store = open(&args)?;
+            let k = find(&store, key)?;
+            step(
+                &mut store,
+                &k,
+                Event::Deactivate,
+                "deactivate",
+                reason.as_deref(),
+            )
+        }
+        KeysCommand::Revoke { key, to, reason } => {
+            let mut store = open(&args)?;
+            let k = find(&store, key)?;
+            if let Some(code) = allowed(&k, Event::Revoke) {
+                return Ok(code);
+            }
+            if let Err(code) = put_record(&k, to, &revoked_record_text(k.algorithm()))? {
+                return Ok(code);
+            }
+            step(&mut store, &k, Event::Revoke, "revoke", reason.as_deref())
+        }
+        KeysCommand::Destroy { key, reason } => {
+            let mut store = open(&args)?;
+            let k = find(&store, key)?;
+            step(&mut store, &k, Event::Destroy, "destroy", reason.as_deref())
+        }
+        KeysCommand::Compromised { key, reason } => {
+            let mut store = open(&args)?;
+            let k = find(&store, key)?;
+            let code = step(
+                &mut store,
+                &k,
+                Event::Compromise,
+                "compromised",
+                reason.as_deref(),
+            )?;
+            eprintln!(
+                "mailtrust: now revoke it in DNS: mailtrust keys revoke {} ...",
+                k.id.as_str()
+            );
+            Ok(code)
+        }
+        KeysCommand::Log { json, verify } => {
+            let store = open(&args)?;
+            if *verify {
+                return Ok(match store.verify_log()? {
+                    LogVerification::Intact { entries } => {
+                        println!("audit log intact: {entries} entries");
+                        ExitCode::SUCCESS
+                    }
+                    LogVerification::Tampered { seq, problem } => {
+                        eprintln!("mailtrust: the audit log was changed at entry {seq}: {problem}");
+                        ExitCode::from(1)
+                    }
+                });
+            }
+            let log = store.audit_log()?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&log)?);
+            } else {
+                for e in &log {
+                    println!(
+                        "{:>4} {} {} {} {} -> {} ({}{})",
+                        e.seq,
+                        mailtrust_dns::format_utc(e.at.0),
+                        e.key_id.as_deref().unwrap_or("-"),
+                        e.event,
+                        e.from_state.as_deref().unwrap_or("-"),
+                        e.to_state.as_deref().unwrap_or("-"),
+                        e.command,
+                        e.reason
+                            .as_deref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

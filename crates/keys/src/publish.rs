@@ -1,0 +1,277 @@
+//! Putting a key's record into DNS, and proving it is there before the key signs.
+//!
+//! Publication goes by RFC 2136 (signed with TSIG) to the zone's primary, or through a command
+//! for DNS providers that only have a CLI or an API. Activation needs proof: the record as
+//! every authoritative server serves it (asked directly) and as the validating resolver sees
+//! it. A key that signs before its record is visible everywhere makes receivers fail DKIM.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use mailtrust_dns::authorities::{Propagation, propagation};
+use mailtrust_dns::update::{Change, TsigKey, UpdateError, send_update};
+use mailtrust_dns::{Answer, DnssecStatus, Outcome, QueryType, Resolver};
+use serde::Serialize;
+
+/// How records reach the DNS.
+#[derive(Debug, Clone)]
+pub enum Publisher {
+    /// RFC 2136 UPDATE to the zone's primary, signed with a TSIG key.
+    Rfc2136 {
+        /// The zone's primary server.
+        server: SocketAddr,
+        /// The zone (its apex).
+        zone: String,
+        /// The TSIG key the primary accepts for updates of the zone.
+        key: TsigKey,
+    },
+    /// A command for a DNS provider's CLI. The contract (also in docs/keys.md):
+    /// - it is run as `PROGRAM ARGS... publish OWNER` or `PROGRAM ARGS... withdraw OWNER`;
+    /// - the environment carries `MAILTRUST_RECORD_NAME` (the owner, absolute, no trailing
+    ///   dot), `MAILTRUST_RECORD_TYPE` (`TXT`), `MAILTRUST_RECORD_TEXT` (for publish: the whole
+    ///   value, unsplit) and `MAILTRUST_RECORD_TTL`;
+    /// - publish replaces the TXT RRset at the owner with that one value; withdraw deletes it;
+    /// - both must be idempotent (mailtrust re-runs them after an interruption);
+    /// - exit 0 means done; anything else is a failure whose stderr is shown.
+    Command {
+        /// The program.
+        program: String,
+        /// Its leading arguments.
+        args: Vec<String>,
+    },
+}
+
+/// Why a record could not be published or checked.
+#[allow(missing_docs)] // The variants' fields are named for what they hold; the texts say it.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The RFC 2136 update failed (refused, unreachable, unverified).
+    #[error(transparent)]
+    Update(#[from] UpdateError),
+    /// An owner or zone name is not a DNS name.
+    #[error("invalid name {0}")]
+    Name(String),
+    /// The publish command could not be started.
+    #[error("the publish command {program} could not run: {message}")]
+    CommandStart { program: String, message: String },
+    /// The publish command exited with a failure.
+    #[error("the publish command {program} failed ({status}): {stderr}")]
+    CommandFailed {
+        program: String,
+        status: String,
+        stderr: String,
+    },
+    /// The publish command ran too long and was killed.
+    #[error("the publish command {program} did not finish within {secs} s")]
+    CommandTimeout { program: String, secs: u64 },
+}
+
+/// Publishes `text` as the TXT record at `owner` (replacing what is there), or withdraws the
+/// record when `text` is `None`.
+pub async fn publish(
+    p: &Publisher,
+    owner: &str,
+    text: Option<&str>,
+    ttl: u32,
+    wait: Duration,
+) -> Result<(), PublishError> {
+    match p {
+        Publisher::Rfc2136 { server, zone, key } => {
+            let zone_name =
+                Resolver::parse_name(zone).map_err(|e| PublishError::Name(e.to_string()))?;
+            let name =
+                Resolver::parse_name(owner).map_err(|e| PublishError::Name(e.to_string()))?;
+            let change = match text {
+                Some(t) => Change::ReplaceTxt {
+                    name,
+                    ttl,
+                    text: t.to_string(),
+                },
+                None => Change::DeleteRrset {
+                    name,
+                    rtype: hickory_proto::rr::RecordType::TXT,
+                },
+            };
+            send_update(*server, &zone_name, &[change], Some(key), wait).await?;
+            Ok(())
+        }
+        Publisher::Command { program, args } => {
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args)
+                .arg(if text.is_some() {
+                    "publish"
+                } else {
+                    "withdraw"
+                })
+                .arg(owner.trim_end_matches('.'))
+                .env("MAILTRUST_RECORD_NAME", owner.trim_end_matches('.'))
+                .env("MAILTRUST_RECORD_TYPE", "TXT")
+                .env("MAILTRUST_RECORD_TTL", ttl.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            if let Some(t) = text {
+                cmd.env("MAILTRUST_RECORD_TEXT", t);
+            }
+            let child = cmd.spawn().map_err(|e| PublishError::CommandStart {
+                program: program.clone(),
+                message: e.to_string(),
+            })?;
+            let out = match tokio::time::timeout(wait, child.wait_with_output()).await {
+                Err(_) => {
+                    return Err(PublishError::CommandTimeout {
+                        program: program.clone(),
+                        secs: wait.as_secs(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(PublishError::CommandStart {
+                        program: program.clone(),
+                        message: e.to_string(),
+                    });
+                }
+                Ok(Ok(o)) => o,
+            };
+            if out.status.success() {
+                Ok(())
+            } else {
+                let stderr: String = String::from_utf8_lossy(&out.stderr)
+                    .chars()
+                    .take(2000)
+                    .collect();
+                Err(PublishError::CommandFailed {
+                    program: program.clone(),
+                    status: out.status.to_string(),
+                    stderr,
+                })
+            }
+        }
+    }
+}
+
+/// Whether a record may be relied on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Visibility {
+    /// Every authoritative server serves it and it validates secure.
+    Secure,
+    /// Every authoritative server serves it; the zone is provably unsigned (SP 800-177 Rec 4-6
+    /// asks for DNSSEC, but most zones are unsigned).
+    Insecure,
+    /// A server, or the resolver, does not (yet) serve the expected record.
+    NotVisible {
+        /// Which server, and what it serves instead.
+        detail: String,
+    },
+    /// The record fails DNSSEC validation: validating receivers cannot use it.
+    Bogus {
+        /// The validator's reason.
+        detail: String,
+    },
+    /// A server or the resolver did not answer: no proof either way.
+    Unreachable {
+        /// Which one, and what happened.
+        detail: String,
+    },
+}
+
+impl Visibility {
+    /// Activation may proceed without `--force`.
+    pub fn allows_activation(&self) -> bool {
+        matches!(self, Visibility::Secure | Visibility::Insecure)
+    }
+}
+
+/// The evidence behind a [`Visibility`].
+#[derive(Debug, Clone, Serialize)]
+pub struct VisibilityReport {
+    /// The verdict.
+    pub verdict: Visibility,
+    /// What each authoritative server serves.
+    pub authoritative: Propagation,
+    /// What the validating resolver sees.
+    pub resolver: Answer,
+}
+
+/// Checks that `expected` is the TXT record at `owner` on every authoritative server and
+/// through the validating resolver.
+pub async fn check_visible(
+    resolver: &Resolver,
+    owner: &str,
+    expected: &str,
+    wait: Duration,
+) -> Result<VisibilityReport, PublishError> {
+    let name = Resolver::parse_name(owner).map_err(|e| PublishError::Name(e.to_string()))?;
+    let authoritative = propagation(resolver, &name, QueryType::Txt, wait).await;
+    let answer = resolver.lookup(&name, QueryType::Txt).await;
+    let verdict = judge(&authoritative, &answer, expected);
+    Ok(VisibilityReport {
+        verdict,
+        authoritative,
+        resolver: answer,
+    })
+}
+
+fn judge(auth: &Propagation, answer: &Answer, expected: &str) -> Visibility {
+    if let Some(p) = &auth.problem {
+        return Visibility::Unreachable { detail: p.clone() };
+    }
+    if let Some(a) = auth.answers.iter().find(|a| !a.outcome.is_answer()) {
+        return Visibility::Unreachable {
+            detail: format!(
+                "{} ({}) gave no answer: {}",
+                a.server,
+                a.address,
+                a.detail.clone().unwrap_or_else(|| a.outcome.to_string())
+            ),
+        };
+    }
+    if let Some(a) = auth
+        .answers
+        .iter()
+        .find(|a| !a.records.iter().any(|r| r == expected))
+    {
+        return Visibility::NotVisible {
+            detail: format!(
+                "{} ({}) does not serve the record yet ({})",
+                a.server,
+                a.address,
+                if a.records.is_empty() {
+                    a.outcome.to_string()
+                } else {
+                    format!("it serves {}", a.records.join(" | "))
+                }
+            ),
+        };
+    }
+    if let DnssecStatus::Bogus(r) = &answer.dnssec {
+        return Visibility::Bogus {
+            detail: r.to_string(),
+        };
+    }
+    if !answer.outcome.is_answer() {
+        return Visibility::Unreachable {
+            detail: format!(
+                "the resolver gave no answer: {}",
+                answer
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| answer.outcome.to_string())
+            ),
+        };
+    }
+    if answer.outcome != Outcome::Records || !answer.records.iter().any(|r| r.data == expected) {
+        return Visibility::NotVisible {
+            detail: "every authoritative server serves it, but the resolver still sees the old answer (wait for its cache to expire)".into(),
+        };
+    }
+    match answer.dnssec {
+        DnssecStatus::Secure => Visibility::Secure,
+        DnssecStatus::Insecure => Visibility::Insecure,
+        _ => Visibility::Unreachable {
+            detail: "the DNSSEC status could not be determined".into(),
+        },
+    }
+}

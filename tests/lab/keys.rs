@@ -1,0 +1,310 @@
+//! `mailtrust keys` against the lab: generate, publish by RFC 2136 to Knot, activate once every
+//! authoritative server and the validating resolver see the record; refusals change nothing.
+
+use libtest_mimic::Failed;
+use serde_json::Value;
+
+use super::{Lab, in_lab};
+
+struct Keys<'a> {
+    lab: &'a Lab,
+    store: String,
+    kek: String,
+    _dir: tempfile::TempDir,
+}
+
+impl<'a> Keys<'a> {
+    fn new(lab: &'a Lab) -> Result<Self, Failed> {
+        let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+        let kek = dir.path().join("kek");
+        let mut bytes = [0u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            // Test data only: any 32 bytes make a KEK.
+            *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+        }
+        std::fs::write(&kek, bytes).map_err(|e| Failed::from(e.to_string()))?;
+        Ok(Self {
+            lab,
+            store: dir.path().join("keys.db").to_string_lossy().to_string(),
+            kek: kek.to_string_lossy().to_string(),
+            _dir: dir,
+        })
+    }
+
+    /// Runs `mailtrust keys ARGS` in the lab: (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = vec!["keys", "--store", &self.store, "--kek-file", &self.kek];
+        all.extend_from_slice(args);
+        let (out, _) = in_lab(self.lab, &all);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn state(&self, key: &str) -> Result<String, Failed> {
+        let (_, out, err) = self.run(&["show", key, "--json"]);
+        let v: Value =
+            serde_json::from_str(&out).map_err(|e| Failed::from(format!("{e}: {err}")))?;
+        Ok(v["state"].as_str().unwrap_or("").to_string())
+    }
+}
+
+fn tsig(lab: &Lab, zone: &str) -> Result<(String, String), Failed> {
+    let z = lab.info["zones"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|z| z["name"] == zone)
+        .ok_or_else(|| Failed::from(format!("{zone} not in lab.json")))?;
+    let t = &z["tsig"];
+    Ok((
+        z["primary"].as_str().unwrap_or("").to_string(),
+        format!(
+            "{}:{}:{}",
+            t["algorithm"].as_str().unwrap_or(""),
+            t["name"].as_str().unwrap_or(""),
+            t["secret"].as_str().unwrap_or("")
+        ),
+    ))
+}
+
+fn expect(code: i32, want: i32, what: &str, out: &str, err: &str) -> Result<(), Failed> {
+    if code == want {
+        Ok(())
+    } else {
+        Err(Failed::from(format!(
+            "{what}: exit {code}, wanted {want}\n{out}\n{err}"
+        )))
+    }
+}
+
+pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> {
+    let k = Keys::new(lab)?;
+    let (primary, key) = tsig(lab, "signed.test.")?;
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let (c, o, e) = k.run(&[
+        "generate",
+        "--domain",
+        "signed.test",
+        "--selector",
+        "k2026",
+        "--mta",
+        "mx1.signed.test",
+    ]);
+    expect(c, 0, "generate", &o, &e)?;
+    if k.state("signed.test/k2026")? != "pre_activation" {
+        return Err(Failed::from("a new key waits in pre-activation"));
+    }
+    // Activation before publication is refused before any DNS traffic.
+    let (c, o, e) = k.run(&[
+        "activate",
+        "signed.test/k2026",
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+    ]);
+    expect(c, 1, "activate before publish", &o, &e)?;
+    let (c, o, e) = k.run(&[
+        "publish",
+        "signed.test/k2026",
+        "--server",
+        &primary,
+        "--tsig",
+        &key,
+    ]);
+    expect(c, 0, "publish", &o, &e)?;
+    let (c, o, e) = k.run(&[
+        "activate",
+        "signed.test/k2026",
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+    ]);
+    expect(c, 0, "activate", &o, &e)?;
+    if !o.contains("DNSSEC-secure") || !o.contains("serves the record") {
+        return Err(Failed::from(format!("activation names its proof: {o}")));
+    }
+    if k.state("signed.test/k2026")? != "active" {
+        return Err(Failed::from("active after activation"));
+    }
+    // The record receivers see is the key's: the audit's DKIM check agrees.
+    let (out, _) = in_lab(
+        lab,
+        &[
+            "audit",
+            "signed.test",
+            "--json",
+            "--dns-only",
+            "--only",
+            "dkim",
+            "--selector",
+            "k2026",
+            "--resolver",
+            &resolver,
+            "--trust-anchor",
+            &anchor,
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let dkim = v["domains"][0]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["id"] == "dkim.key" && f["subject"] == "k2026")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if dkim["status"] != "pass" {
+        return Err(Failed::from(format!(
+            "the audit passes the published key: {dkim}"
+        )));
+    }
+    let (c, o, e) = k.run(&["deactivate", "signed.test/k2026"]);
+    expect(c, 0, "deactivate", &o, &e)?;
+    let (c, o, e) = k.run(&[
+        "revoke",
+        "signed.test/k2026",
+        "--server",
+        &primary,
+        "--tsig",
+        &key,
+    ]);
+    expect(c, 0, "revoke", &o, &e)?;
+    let (c, o, e) = k.run(&["destroy", "signed.test/k2026", "--reason", "retention over"]);
+    expect(c, 0, "destroy", &o, &e)?;
+    let (c, o, e) = k.run(&["log", "--verify"]);
+    expect(c, 0, "log verify", &o, &e)?;
+    if !o.contains("intact: 6 entries") {
+        return Err(Failed::from(format!("one audit row per step: {o}")));
+    }
+    Ok(())
+}
+
+pub fn refused_update_and_unsigned_zone(lab: &Lab) -> Result<(), Failed> {
+    let k = Keys::new(lab)?;
+    let (primary, key) = tsig(lab, "signed.test.")?;
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let (c, o, e) = k.run(&[
+        "generate",
+        "--domain",
+        "signed.test",
+        "--selector",
+        "k2027",
+        "--algorithm",
+        "ed25519",
+    ]);
+    expect(c, 0, "generate", &o, &e)?;
+    let name = key.split(':').nth(1).unwrap_or("");
+    let wrong = format!("hmac-sha256:{name}:d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nISE=");
+    let (c, o, e) = k.run(&[
+        "publish",
+        "signed.test/k2027",
+        "--server",
+        &primary,
+        "--tsig",
+        &wrong,
+    ]);
+    expect(c, 1, "publish with a wrong key", &o, &e)?;
+    if !e.contains("NOTAUTH") || k.state("signed.test/k2027")? != "pre_activation" {
+        return Err(Failed::from(format!("NOTAUTH said, state unchanged: {e}")));
+    }
+    // A weak key needs --allow-weak; below 1024 never.
+    let (c, o, e) = k.run(&[
+        "generate",
+        "--domain",
+        "signed.test",
+        "--selector",
+        "weak",
+        "--algorithm",
+        "rsa-1024",
+    ]);
+    expect(c, 2, "rsa-1024 without --allow-weak", &o, &e)?;
+    let (c, o, e) = k.run(&[
+        "generate",
+        "--domain",
+        "signed.test",
+        "--selector",
+        "k2027",
+        "--algorithm",
+        "rsa-2048",
+    ]);
+    expect(c, 2, "a duplicate live selector", &o, &e)?;
+    // An unsigned zone: activation proceeds with a warning (Rec 4-6).
+    let (uprimary, ukey) = tsig(lab, "unsigned.test.")?;
+    let (c, o, e) = k.run(&["generate", "--domain", "unsigned.test", "--selector", "u1"]);
+    expect(c, 0, "generate unsigned", &o, &e)?;
+    let (c, o, e) = k.run(&[
+        "publish",
+        "unsigned.test/u1",
+        "--server",
+        &uprimary,
+        "--tsig",
+        &ukey,
+    ]);
+    expect(c, 0, "publish unsigned", &o, &e)?;
+    let (c, o, e) = k.run(&[
+        "activate",
+        "unsigned.test/u1",
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+    ]);
+    expect(c, 0, "activate unsigned", &o, &e)?;
+    if !o.contains("not DNSSEC-signed") {
+        return Err(Failed::from(format!("the warning is shown: {o}")));
+    }
+    // Published by hand (--zone-file) but not really in DNS: activation is refused.
+    let (c, o, e) = k.run(&[
+        "generate",
+        "--domain",
+        "signed.test",
+        "--selector",
+        "byhand",
+    ]);
+    expect(c, 0, "generate byhand", &o, &e)?;
+    let (c, o, e) = k.run(&["publish", "signed.test/byhand", "--zone-file"]);
+    expect(c, 0, "zone-file publish", &o, &e)?;
+    if !o.contains("byhand._domainkey.signed.test.") || !o.contains("TXT") {
+        return Err(Failed::from(format!("the zone-file entry is printed: {o}")));
+    }
+    let (c, o, e) = k.run(&[
+        "activate",
+        "signed.test/byhand",
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+    ]);
+    expect(c, 1, "activate a record that is not there", &o, &e)?;
+    if !e.contains("does not serve the record") || k.state("signed.test/byhand")? != "published" {
+        return Err(Failed::from(format!("refused with the server named: {e}")));
+    }
+    // A zone whose servers never answer: no proof either way (exit 3), state unchanged.
+    let (c, o, e) = k.run(&["generate", "--domain", "lame.test", "--selector", "l1"]);
+    expect(c, 0, "generate lame", &o, &e)?;
+    let (c, o, e) = k.run(&["publish", "lame.test/l1", "--zone-file"]);
+    expect(c, 0, "zone-file publish lame", &o, &e)?;
+    let (c, o, e) = k.run(&[
+        "activate",
+        "lame.test/l1",
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+        "--timeout",
+        "1",
+        "--deadline",
+        "4",
+    ]);
+    expect(c, 3, "activate in a lame zone", &o, &e)?;
+    if k.state("lame.test/l1")? != "published" {
+        return Err(Failed::from("a timeout changes nothing"));
+    }
+    Ok(())
+}
