@@ -845,6 +845,7 @@ fn main() -> std::process::ExitCode {
         update::propagation_of_a_lame_zone_is_unreachable_not_missing,
         keys::key_is_published_verified_and_activated,
         keys::refused_update_and_unsigned_zone,
+        keys::rotation_survives_a_kill_between_any_two_steps,
     ];
     // Listing tests must not start servers.
     if args.list {

@@ -6,6 +6,8 @@ use serde_json::Value;
 
 use super::{Lab, in_lab};
 
+const DAY: i64 = 86_400;
+
 struct Keys<'a> {
     lab: &'a Lab,
     store: String,
@@ -33,14 +35,29 @@ impl<'a> Keys<'a> {
 
     /// Runs `mailtrust keys ARGS` in the lab: (exit code, stdout, stderr).
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let mut all = vec!["keys", "--store", &self.store, "--kek-file", &self.kek];
-        all.extend_from_slice(args);
-        let (out, _) = in_lab(self.lab, &all);
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        self.run_env(args, &[])
+    }
+
+    /// Like [`Keys::run`], with extra environment variables.
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = std::process::Command::new(super::BIN);
+        cmd.args(["lab", "exec", "--state"])
+            .arg(&self.lab.state)
+            .arg("--")
+            .arg(super::BIN)
+            .args(["keys", "--store", &self.store, "--kek-file", &self.kek])
+            .args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        match cmd.output() {
+            Ok(out) => (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ),
+            Err(e) => (-1, String::new(), e.to_string()),
+        }
     }
 
     fn state(&self, key: &str) -> Result<String, Failed> {
@@ -305,6 +322,137 @@ pub fn refused_update_and_unsigned_zone(lab: &Lab) -> Result<(), Failed> {
     expect(c, 3, "activate in a lame zone", &o, &e)?;
     if k.state("lame.test/l1")? != "published" {
         return Err(Failed::from("a timeout changes nothing"));
+    }
+    Ok(())
+}
+
+/// `keys run` under a policy with no waiting period: killed after each step in turn (as kill -9
+/// would), then run again, it always ends with exactly one active key, the new one, whose record
+/// every server serves; never a signing key without a published record.
+pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), Failed> {
+    let (primary, key) = tsig(lab, "signed.test.")?;
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let now0 = t0.to_string();
+    let later = (t0 + 30 * DAY).to_string();
+    let policy = [
+        "--rotate-days",
+        "30",
+        "--lead-days",
+        "0",
+        "--retire-days",
+        "7",
+        "--destroy-days",
+        "30",
+    ];
+    // Steps due at t0 + 30 days: create, publish, activate, deactivate.
+    for crash_after in 0..=4 {
+        let k = Keys::new(lab)?;
+        let first = format!("rot{crash_after}-1");
+        let reference = format!("signed.test/{first}");
+        for args in [
+            vec![
+                "--now",
+                &now0,
+                "generate",
+                "--domain",
+                "signed.test",
+                "--selector",
+                &first,
+            ],
+            vec![
+                "--now", &now0, "publish", &reference, "--server", &primary, "--tsig", &key,
+            ],
+            vec![
+                "--now",
+                &now0,
+                "activate",
+                &reference,
+                "--resolver",
+                &resolver,
+                "--trust-anchor",
+                &anchor,
+            ],
+        ] {
+            let (c, o, e) = k.run(&args);
+            expect(c, 0, &format!("setup {args:?}"), &o, &e)?;
+        }
+        let mut run = vec![
+            "--now",
+            &later,
+            "run",
+            "--server",
+            &primary,
+            "--tsig",
+            &key,
+            "--resolver",
+            &resolver,
+            "--trust-anchor",
+            &anchor,
+        ];
+        run.extend_from_slice(&policy);
+        if crash_after > 0 {
+            let n = crash_after.to_string();
+            let (c, o, e) = k.run_env(&run, &[("MAILTRUST_KEYS_RUN_CRASH_AFTER", &n)]);
+            if c == 0 {
+                return Err(Failed::from(format!(
+                    "the run was to be killed after step {n}: {o}{e}"
+                )));
+            }
+        }
+        let (c, o, e) = k.run(&run);
+        expect(
+            c,
+            0,
+            &format!("run after a kill after step {crash_after}"),
+            &o,
+            &e,
+        )?;
+        let (_, out, _) = k.run(&["list", "--json"]);
+        let keys: Value = serde_json::from_str(&out).map_err(|e| Failed::from(e.to_string()))?;
+        let list = keys.as_array().cloned().unwrap_or_default();
+        let active: Vec<&Value> = list.iter().filter(|k| k["state"] == "active").collect();
+        let old = list.iter().find(|k| k["selector"] == first.as_str());
+        if active.len() != 1
+            || active[0]["selector"] == first.as_str()
+            || old.map(|k| k["state"].clone()) != Some(Value::from("deactivated"))
+        {
+            return Err(Failed::from(format!(
+                "killed after step {crash_after}: one new active key, the old one deactivated: {keys}"
+            )));
+        }
+        // The active key's record is what every server serves.
+        let name = active[0]["record_name"].as_str().unwrap_or("").to_string();
+        let (out, _) = in_lab(
+            lab,
+            &[
+                "dns",
+                "propagation",
+                &name,
+                "TXT",
+                "--json",
+                "--resolver",
+                &resolver,
+                "--trust-anchor",
+                &anchor,
+            ],
+        );
+        let p: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let want = active[0]["record"].as_str().unwrap_or("");
+        if p["answers"]
+            .as_array()
+            .is_none_or(|a| a.is_empty() || a.iter().any(|a| a["records"][0] != want))
+        {
+            return Err(Failed::from(format!(
+                "the active key's record is served: {p}"
+            )));
+        }
+        let (c, o, e) = k.run(&["log", "--verify"]);
+        expect(c, 0, "log verify after a kill", &o, &e)?;
     }
     Ok(())
 }

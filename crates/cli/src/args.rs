@@ -301,6 +301,10 @@ pub struct KeysArgs {
     /// variables MAILTRUST_KEK (64 hex digits or base64) or MAILTRUST_KEK_PASSPHRASE (Argon2id).
     #[arg(long, value_name = "PATH", env = "MAILTRUST_KEK_FILE", global = true)]
     pub kek_file: Option<PathBuf>,
+    /// Pretend it is this time (seconds since 1970) for the lifecycle, e.g. to test a rotation
+    /// policy; DNSSEC validation keeps the real time.
+    #[arg(long, value_name = "UNIX", global = true, hide = true)]
+    pub now: Option<i64>,
     #[command(subcommand)]
     pub command: KeysCommand,
 }
@@ -412,6 +416,31 @@ pub enum KeysCommand {
         key: String,
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Perform every lifecycle step that is due under the rotation policy (for cron or a
+    /// systemd timer): generate and publish successors ahead of time, activate them once their
+    /// records are visible, deactivate, revoke and destroy old keys. Idempotent; a run killed
+    /// at any point is finished by the next one.
+    Run {
+        /// Replace an active key this many days after its activation.
+        #[arg(long, default_value_t = 182)]
+        rotate_days: u32,
+        /// Publish the successor this many days before.
+        #[arg(long, default_value_t = 7)]
+        lead_days: u32,
+        /// Keep a deactivated key's record this many days (mail in flight), then revoke it.
+        #[arg(long, default_value_t = 7)]
+        retire_days: u32,
+        /// Destroy a revoked key's private key after this many days.
+        #[arg(long, default_value_t = 30)]
+        destroy_days: u32,
+        /// Run after each activation or deactivation, e.g. to reload OpenDKIM or the milter.
+        #[arg(long, value_name = "CMD")]
+        reload_cmd: Option<String>,
+        #[command(flatten)]
+        to: PublishArgs,
+        #[command(flatten)]
+        resolver: ResolverArgs,
     },
     /// Show the audit log, or check its hash chain with --verify.
     Log {

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod generate;
 pub mod model;
 pub mod publish;
+pub mod rotation;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

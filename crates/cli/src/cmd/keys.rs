@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use mailtrust_keys::generate::{dkim_record_text, revoked_record_text, zone_file_entry};
 use mailtrust_keys::publish::{Publisher, Visibility, check_visible, publish};
+use mailtrust_keys::rotation::{Policy, Step, next_step};
 use mailtrust_keys::{
-    Algorithm, AuditContext, Domain, Event, KdfParams, Kek, KeyId, KeyRecord, KeyState, KeyStore,
-    LogVerification, NewKey, Purpose, Selector, SqliteKeyStore, SystemClock, WeakKeys, generate,
-    transition,
+    Algorithm, AuditContext, Clock, Domain, Event, KdfParams, Kek, KeyId, KeyRecord, KeyState,
+    KeyStore, LogVerification, ManualClock, NewKey, Purpose, Selector, SqliteKeyStore, SystemClock,
+    Timestamp, WeakKeys, generate, transition,
 };
 use serde_json::json;
 
@@ -37,6 +38,14 @@ fn kek(args: &KeysArgs, stored: Option<KdfParams>) -> anyhow::Result<Kek> {
     )
 }
 
+/// The lifecycle clock: the system's, or the time given with the hidden `--now`.
+fn clock(args: &KeysArgs) -> Arc<dyn Clock> {
+    match args.now {
+        Some(t) => Arc::new(ManualClock::new(Timestamp(t))),
+        None => Arc::new(SystemClock),
+    }
+}
+
 fn open(args: &KeysArgs) -> anyhow::Result<SqliteKeyStore> {
     if !args.store.exists() {
         bail!(
@@ -44,7 +53,7 @@ fn open(args: &KeysArgs) -> anyhow::Result<SqliteKeyStore> {
             args.store.display()
         );
     }
-    SqliteKeyStore::open(&args.store, Arc::new(SystemClock))
+    SqliteKeyStore::open(&args.store, clock(args))
         .with_context(|| format!("cannot open the key store {}", args.store.display()))
 }
 
@@ -434,6 +443,18 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             );
             Ok(code)
         }
+        KeysCommand::Run {
+            rotate_days,
+            lead_days,
+            retire_days,
+            destroy_days,
+            reload_cmd,
+            to,
+            resolver,
+        } => {
+            let policy = Policy::from_days(*rotate_days, *lead_days, *retire_days, *destroy_days);
+            run_due(&args, &policy, to, resolver, reload_cmd.as_deref())
+        }
         KeysCommand::Log { json, verify } => {
             let store = open(&args)?;
             if *verify {
@@ -472,4 +493,135 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `keys run`: one due step at a time, re-planned from the store after each, so that a run
+/// killed anywhere leaves a state the next run finishes.
+fn run_due(
+    args: &KeysArgs,
+    policy: &Policy,
+    to: &PublishArgs,
+    resolver_args: &crate::args::ResolverArgs,
+    reload_cmd: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    if to.zone_file {
+        bail!("keys run publishes by itself: give --server with --tsig, or --publish-cmd");
+    }
+    let mut store = open(args)?;
+    let clock = clock(args);
+    // Testing only: stop dead after N steps, as a kill -9 would (see tests/lab/keys.rs).
+    let crash_after: Option<usize> = std::env::var("MAILTRUST_KEYS_RUN_CRASH_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let ctx = |reason: &str| AuditContext::new("mailtrust keys run", Some(reason));
+    let mut done = 0usize;
+    let reload = |what: &str| {
+        if let Some(cmd) = reload_cmd {
+            let mut parts = cmd.split_whitespace();
+            if let Some(program) = parts.next() {
+                match std::process::Command::new(program).args(parts).status() {
+                    Ok(s) if s.success() => {}
+                    Ok(s) => eprintln!("mailtrust: the reload command failed after {what}: {s}"),
+                    Err(e) => {
+                        eprintln!("mailtrust: the reload command could not run after {what}: {e}")
+                    }
+                }
+            }
+        }
+    };
+    // A bound on steps: a run never loops, whatever the store holds.
+    for _ in 0..1000 {
+        let keys = store.keys()?;
+        let Some(step) = next_step(&keys, policy, clock.now()) else {
+            println!("keys run: nothing (more) is due");
+            return Ok(ExitCode::SUCCESS);
+        };
+        match &step {
+            Step::Revoke { id } => {
+                let k = store.key(id)?;
+                if let Err(code) = put_record(&k, to, &revoked_record_text(k.algorithm()))? {
+                    return Ok(code);
+                }
+                store.apply(id, Event::Revoke, &ctx("retired: deactivated long enough"))?;
+            }
+            Step::Destroy { id } => {
+                store.apply(id, Event::Destroy, &ctx("retention period over"))?;
+            }
+            Step::CreateSuccessor {
+                domain,
+                selector,
+                purpose,
+                algorithm,
+            } => {
+                let kek = kek(args, store.kdf_params()?)?;
+                store.verify_kek(&kek)?;
+                let g = generate(*algorithm)?;
+                store.create_key(
+                    &kek,
+                    NewKey {
+                        domain: domain.clone(),
+                        selector: selector.clone(),
+                        purpose: purpose.clone(),
+                        public: g.public.clone(),
+                    },
+                    &g.private_pkcs8,
+                    &ctx("rotation: successor"),
+                )?;
+            }
+            Step::Publish { id } => {
+                let k = store.key(id)?;
+                if let Err(code) = put_record(&k, to, &dkim_record_text(&k.public))? {
+                    return Ok(code);
+                }
+                store.apply(id, Event::Publish, &ctx("rotation: publish ahead"))?;
+            }
+            Step::Activate { id } => {
+                let k = store.key(id)?;
+                let owner = k.selector.record_name(&k.domain)?;
+                let expected = dkim_record_text(&k.public);
+                let rt = super::dns::runtime()?;
+                let report = rt.block_on(async {
+                    let r = super::dns::resolver(resolver_args).await?;
+                    let wait = Duration::from_secs_f64(resolver_args.timeout.clamp(0.1, 600.0));
+                    Ok::<_, anyhow::Error>(check_visible(&r, &owner, &expected, wait).await?)
+                })?;
+                match &report.verdict {
+                    Visibility::Secure => {}
+                    Visibility::Insecure => println!(
+                        "keys run: {owner} is visible; warning: the zone is not DNSSEC-signed (Rec 4-6)"
+                    ),
+                    Visibility::Unreachable { detail } => {
+                        eprintln!("mailtrust: not activating {owner} yet: {detail}");
+                        return Ok(ExitCode::from(3));
+                    }
+                    Visibility::NotVisible { detail } | Visibility::Bogus { detail } => {
+                        eprintln!("mailtrust: not activating {owner} yet: {detail}");
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+                store.apply(
+                    id,
+                    Event::Activate,
+                    &ctx("rotation: successor visible everywhere"),
+                )?;
+                reload("an activation");
+            }
+            Step::Deactivate { id } => {
+                store.apply(
+                    id,
+                    Event::Deactivate,
+                    &ctx("rotation: replaced by a newer key"),
+                )?;
+                reload("a deactivation");
+            }
+        }
+        done += 1;
+        println!("keys run: {}", serde_json::to_string(&step)?);
+        if crash_after == Some(done) {
+            // As a kill -9 would: no destructors, no cleanup (the status a shell shows for
+            // SIGKILL), and no core file as abort() might leave.
+            std::process::exit(137);
+        }
+    }
+    bail!("keys run: more than 1000 steps due at once; the store looks damaged")
 }
