@@ -110,3 +110,147 @@ fn lab_commands_on_a_missing_state_fail_cleanly() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `mailtrust keys` without DNS: export and import round-trip the key, bad input is refused
+/// with nothing written, a wrong KEK decrypts nothing, KEK rotation and backup work.
+#[test]
+fn keys_export_import_kek_and_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let kek = d.join("kek");
+    std::fs::write(&kek, [7u8; 32]).expect("kek");
+    let store = d.join("keys.db");
+    let (s, k) = (
+        store.to_string_lossy().to_string(),
+        kek.to_string_lossy().to_string(),
+    );
+    let keys = |args: &[&str]| {
+        let mut all = vec!["keys", "--store", &s, "--kek-file", &k];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let count = || {
+        let (_, out, _) = keys(&["list", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v.as_array().map(Vec::len))
+            .unwrap_or(usize::MAX)
+    };
+    let (code, out, err) = keys(&[
+        "generate",
+        "--domain",
+        "example.org",
+        "--selector",
+        "s1",
+        "--algorithm",
+        "ed25519",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Export the private key and import it under another selector: the same public key.
+    let pem = d.join("s1.pem");
+    let (code, _, err) = keys(&[
+        "export",
+        "example.org/s1",
+        "--private",
+        "-o",
+        &pem.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("PRIVATE"), "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&pem).expect("pem").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (code, out, err) = keys(&[
+        "import",
+        "--domain",
+        "example.org",
+        "--selector",
+        "s2",
+        "--pem",
+        &pem.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let record = |sel: &str| {
+        let (_, out, _) = keys(&["show", &format!("example.org/{sel}"), "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        (v["algorithm"].clone(), v["state"].clone())
+    };
+    assert_eq!(record("s2"), record("s1"));
+    let (_, pub1, _) = keys(&["export", "example.org/s1"]);
+    let (_, pub2, _) = keys(&["export", "example.org/s2"]);
+    assert!(
+        pub1.starts_with("-----BEGIN PUBLIC KEY-----") && pub1 == pub2,
+        "{pub1}\n{pub2}"
+    );
+    assert_eq!(count(), 2);
+    // Malformed PEM, a duplicate live selector, a bad domain: clear errors, nothing written.
+    let bad = d.join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("bad");
+    let (code, _, err) = keys(&[
+        "import",
+        "--domain",
+        "example.org",
+        "--selector",
+        "s3",
+        "--pem",
+        &bad.to_string_lossy(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("PKCS#8"), "{err}");
+    let (code, _, err) = keys(&["generate", "--domain", "example.org", "--selector", "s1"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = keys(&["generate", "--domain", "not a domain", "--selector", "x"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(count(), 2);
+    // A wrong KEK: refused, nothing decrypted or written.
+    let wrong = d.join("wrong");
+    std::fs::write(&wrong, [9u8; 32]).expect("wrong");
+    let (code, out, err) = run(&[
+        "keys",
+        "--store",
+        &s,
+        "--kek-file",
+        &wrong.to_string_lossy(),
+        "export",
+        "example.org/s1",
+        "--private",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(!out.contains("PRIVATE KEY"), "{out}");
+    // KEK rotation: the new KEK works, the old one no longer does.
+    let new = d.join("new");
+    std::fs::write(&new, [5u8; 32]).expect("new");
+    let (code, out, err) = keys(&["rotate-kek", "--new-kek-file", &new.to_string_lossy()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&[
+        "keys",
+        "--store",
+        &s,
+        "--kek-file",
+        &new.to_string_lossy(),
+        "export",
+        "example.org/s2",
+        "--private",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("BEGIN PRIVATE KEY"));
+    let (code, _, _) = keys(&["export", "example.org/s2", "--private"]);
+    assert_eq!(code, 2);
+    // A backup opens as a store with the same keys, and the log verifies.
+    let backup = d.join("backup.db");
+    let (code, _, err) = keys(&["backup", &backup.to_string_lossy()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&[
+        "keys",
+        "--store",
+        &backup.to_string_lossy(),
+        "log",
+        "--verify",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("intact"), "{out}");
+}

@@ -442,6 +442,43 @@ pub enum KeysCommand {
         #[command(flatten)]
         resolver: ResolverArgs,
     },
+    /// Write a key as PEM: the public key (SubjectPublicKeyInfo), or with --private the
+    /// PKCS#8 private key (needs the KEK; logged).
+    Export {
+        key: String,
+        /// The private key instead of the public one.
+        #[arg(long)]
+        private: bool,
+        /// Write to FILE (created 0600) instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Import a PKCS#8 private key (PEM) as a key in pre-activation.
+    Import {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        selector: String,
+        /// The PEM file (`-----BEGIN PRIVATE KEY-----`).
+        #[arg(long, value_name = "FILE")]
+        pem: PathBuf,
+        #[arg(long, value_name = "HOST", conflicts_with = "third_party")]
+        mta: Option<String>,
+        #[arg(long, value_name = "NAME")]
+        third_party: Option<String>,
+        #[arg(long)]
+        allow_weak: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Copy the store to DEST (a consistent snapshot, created 0600).
+    Backup { dest: PathBuf },
+    /// Re-encrypt every data key under a new key-encryption key, in one transaction.
+    RotateKek {
+        /// The new KEK: a file of 32 random bytes.
+        #[arg(long, value_name = "PATH")]
+        new_kek_file: PathBuf,
+    },
     /// Show the audit log, or check its hash chain with --verify.
     Log {
         #[arg(long)]

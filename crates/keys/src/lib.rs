@@ -7,6 +7,7 @@ pub mod clock;
 pub mod crypto;
 pub mod generate;
 pub mod model;
+pub mod pem;
 pub mod publish;
 pub mod rotation;
 pub mod store;

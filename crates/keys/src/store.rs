@@ -364,6 +364,8 @@ pub trait KeyStore {
     /// Re-wraps every data key from `old` to `new` in one transaction; returns how many.
     fn rotate_kek(&mut self, old: &Kek, new: &Kek, ctx: &AuditContext)
     -> Result<usize, StoreError>;
+    /// Records an event that changes no state (e.g. a private key was exported) in the log.
+    fn note(&mut self, id: &KeyId, event: &str, ctx: &AuditContext) -> Result<(), StoreError>;
     /// The audit log, oldest first.
     fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
     /// Checks the audit log's hash chain.
@@ -885,6 +887,17 @@ impl KeyStore for SqliteKeyStore {
             self.erase_old_pages()?;
         }
         load_key(&self.conn, id)
+    }
+
+    fn note(&mut self, id: &KeyId, event: &str, ctx: &AuditContext) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = load_key(&tx, id)?.state();
+        append_audit(&tx, now, Some(id), event, Some(state), Some(state), ctx)?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn private_key(&self, kek: &Kek, id: &KeyId) -> Result<Zeroizing<Vec<u8>>, StoreError> {

@@ -455,6 +455,103 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             let policy = Policy::from_days(*rotate_days, *lead_days, *retire_days, *destroy_days);
             run_due(&args, &policy, to, resolver, reload_cmd.as_deref())
         }
+        KeysCommand::Export {
+            key,
+            private,
+            output,
+        } => {
+            let mut store = open(&args)?;
+            let k = find(&store, key)?;
+            let text: zeroize::Zeroizing<String> = if *private {
+                let kek = kek(&args, store.kdf_params()?)?;
+                let der = store.private_key(&kek, &k.id)?;
+                eprintln!(
+                    "mailtrust: exporting the PRIVATE key of {}/{}: keep it as secret as the store",
+                    k.domain.as_str(),
+                    k.selector.as_str()
+                );
+                // The export itself is worth a line in the audit log: who took a copy, when.
+                store.note(&k.id, "export_private", &ctx("export --private", None))?;
+                mailtrust_keys::pem::private_key_pem(&der)
+            } else {
+                zeroize::Zeroizing::new(mailtrust_keys::pem::public_key_pem(&k.public))
+            };
+            match output {
+                Some(path) => write_private(path, text.as_bytes())?,
+                None => print!("{}", text.as_str()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Import {
+            domain,
+            selector,
+            pem,
+            mta,
+            third_party,
+            allow_weak,
+            reason,
+        } => {
+            let weak = if *allow_weak {
+                WeakKeys::Allow
+            } else {
+                WeakKeys::Refuse
+            };
+            let bytes = zeroize::Zeroizing::new(
+                std::fs::read(pem).with_context(|| format!("cannot read {}", pem.display()))?,
+            );
+            let (public, private) = mailtrust_keys::pem::import_private(&bytes, weak)?;
+            let (domain, selector) = (Domain::new(domain)?, Selector::new(selector)?);
+            let purpose = match (mta, third_party) {
+                (_, Some(p)) => Purpose::ThirdParty {
+                    provider: p.clone(),
+                },
+                (Some(h), None) => Purpose::SendingMta { host: h.clone() },
+                (None, None) => Purpose::SendingMta {
+                    host: "default".into(),
+                },
+            };
+            let mut store = open(&args)?;
+            let kek = kek(&args, store.kdf_params()?)?;
+            store.verify_kek(&kek)?;
+            let algorithm = public.algorithm;
+            let created = store.create_key(
+                &kek,
+                NewKey {
+                    domain,
+                    selector,
+                    purpose,
+                    public,
+                },
+                &private,
+                &ctx("import", reason.as_deref()),
+            )?;
+            println!(
+                "{} {}/{} {}{}: imported, pre-activation",
+                created.id.as_str(),
+                created.domain.as_str(),
+                created.selector.as_str(),
+                algorithm,
+                if algorithm.is_weak() { " (WEAK)" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Backup { dest } => {
+            let store = open(&args)?;
+            store.backup_to(dest)?;
+            println!("backed up {} to {}", args.store.display(), dest.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::RotateKek { new_kek_file } => {
+            let mut store = open(&args)?;
+            let old = kek(&args, store.kdf_params()?)?;
+            let new =
+                Kek::from_file(new_kek_file).context("cannot read the new key-encryption key")?;
+            let n = store.rotate_kek(&old, &new, &ctx("rotate-kek", None))?;
+            println!(
+                "{n} key(s) re-encrypted under the new key-encryption key; keep the old one until backups made with it expire"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         KeysCommand::Log { json, verify } => {
             let store = open(&args)?;
             if *verify {
@@ -624,4 +721,19 @@ fn run_due(
         }
     }
     bail!("keys run: more than 1000 steps due at once; the store looks damaged")
+}
+
+/// Writes a secret to a new file readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
