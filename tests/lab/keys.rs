@@ -180,6 +180,59 @@ pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> 
             "the audit passes the published key: {dkim}"
         )));
     }
+    // Someone deletes the record by hand: the next `keys run` puts it back.
+    let (out, _) = in_lab(
+        lab,
+        &[
+            "dns",
+            "update",
+            "signed.test",
+            "--server",
+            &primary,
+            "--key",
+            &key,
+            "--delete",
+            "k2026._domainkey",
+            "TXT",
+        ],
+    );
+    if !out.status.success() {
+        return Err(Failed::from("deleting the record by hand"));
+    }
+    let (c, o, e) = k.run(&[
+        "run",
+        "--server",
+        &primary,
+        "--tsig",
+        &key,
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+    ]);
+    expect(c, 0, "keys run reconciles", &o, &e)?;
+    if !o.contains("publishing it again") {
+        return Err(Failed::from(format!("the missing record is put back: {o}")));
+    }
+    let (out, _) = in_lab(
+        lab,
+        &[
+            "dns",
+            "propagation",
+            "k2026._domainkey.signed.test",
+            "TXT",
+            "--resolver",
+            &resolver,
+            "--trust-anchor",
+            &anchor,
+        ],
+    );
+    if out.status.code() != Some(0) || !String::from_utf8_lossy(&out.stdout).contains("v=DKIM1") {
+        return Err(Failed::from(format!(
+            "the record is back on every server: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )));
+    }
     let (c, o, e) = k.run(&["deactivate", "signed.test/k2026"]);
     expect(c, 0, "deactivate", &o, &e)?;
     let (c, o, e) = k.run(&[
@@ -195,7 +248,8 @@ pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> 
     expect(c, 0, "destroy", &o, &e)?;
     let (c, o, e) = k.run(&["log", "--verify"]);
     expect(c, 0, "log verify", &o, &e)?;
-    if !o.contains("intact: 6 entries") {
+    // create, publish, activate, republish (reconciled), deactivate, revoke, destroy.
+    if !o.contains("intact: 7 entries") {
         return Err(Failed::from(format!("one audit row per step: {o}")));
     }
     Ok(())

@@ -611,6 +611,7 @@ fn run_due(
         .ok()
         .and_then(|v| v.parse().ok());
     let ctx = |reason: &str| AuditContext::new("mailtrust keys run", Some(reason));
+    reconcile(&mut store, to, resolver_args)?;
     let mut done = 0usize;
     let reload = |what: &str| {
         if let Some(cmd) = reload_cmd {
@@ -735,5 +736,56 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
     f.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Puts back the record each key should have (its public key, or the revoked form) where the
+/// zone's servers serve something else: DNS edited by hand, a provider that lost a record, a
+/// run killed between an update and its commit. Servers that do not answer are left for the
+/// next run; they never count as "record missing".
+fn reconcile(
+    store: &mut SqliteKeyStore,
+    to: &PublishArgs,
+    resolver_args: &crate::args::ResolverArgs,
+) -> anyhow::Result<()> {
+    let rt = super::dns::runtime()?;
+    let resolver = rt.block_on(super::dns::resolver(resolver_args))?;
+    let wait = Duration::from_secs_f64(resolver_args.timeout.clamp(0.1, 600.0));
+    for k in store.keys()? {
+        let Some(desired) = k.dkim_record_text() else {
+            continue;
+        };
+        let owner = k.selector.record_name(&k.domain)?;
+        let name = mailtrust_dns::Resolver::parse_name(&owner)?;
+        let p = rt.block_on(mailtrust_dns::authorities::propagation(
+            &resolver,
+            &name,
+            mailtrust_dns::QueryType::Txt,
+            wait,
+        ));
+        if p.problem.is_some() || p.answers.iter().any(|a| !a.outcome.is_answer()) {
+            eprintln!("keys run: cannot check {owner} now (a server did not answer); next run");
+            continue;
+        }
+        if p.answers.iter().all(|a| a.records.contains(&desired)) {
+            continue;
+        }
+        println!(
+            "keys run: {owner} does not hold the record of key {} ({}); publishing it again",
+            k.id.as_str(),
+            k.state()
+        );
+        match put_record(&k, to, &desired)? {
+            Ok(()) => store.note(
+                &k.id,
+                "republish",
+                &AuditContext::new(
+                    "mailtrust keys run",
+                    Some("record missing or different in DNS"),
+                ),
+            )?,
+            Err(code) => eprintln!("keys run: could not reconcile {owner} ({code:?}); next run"),
+        }
+    }
     Ok(())
 }
