@@ -12,9 +12,8 @@ venv=${MAILTRUST_BENCH_VENV:-/opt/mailtrust-bench-venv}
 if [ ! -x "$venv/bin/checkdmarc" ]; then
     python3 -m venv "$venv" && "$venv/bin/pip" install --quiet checkdmarc
 fi
-work=$(mktemp -d /tmp/mailtrust-crosscheck.XXXXXX)
-state="$work/state"
-trap '"$mt" lab down --state "$state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. bench/lib.sh
+bench_workdir crosscheck
 "$mt" lab up --state "$state" --json > "$work/lab.json"
 python3 -c "
 import json; z = json.load(open('$work/lab.json'))['zones']

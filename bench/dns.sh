@@ -13,11 +13,8 @@ target=${CARGO_TARGET_DIR:-$PWD/target}
 mt="$target/release/mailtrust"
 bench="$target/release/examples/resolve_bench"
 
-work=$(mktemp -d /tmp/mailtrust-bench.XXXXXX)
-# The lab\'s mail servers run as their own users and must reach the state directory.
-chmod 755 "$work"
-state="$work/state"
-trap '"$mt" lab down --state "$state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. bench/lib.sh
+bench_workdir bench
 mkdir -p "$work/scenarios"
 {
     echo "; bench.test: $names names with one A record each, signed by Knot."

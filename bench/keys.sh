@@ -13,10 +13,8 @@ target=${CARGO_TARGET_DIR:-$PWD/target}
 mt="$target/release/mailtrust"
 "$target/release/examples/keygen_bench" 8
 
-work=$(mktemp -d /tmp/mailtrust-keys-bench.XXXXXX)
-chmod 755 "$work"
-state="$work/state"
-trap '"$mt" lab down --state "$state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. bench/lib.sh
+bench_workdir keys-bench
 "$mt" lab up --state "$state" > /dev/null
 head -c 32 /dev/urandom > "$work/kek"
 tsig=$(python3 -c "import json,sys; z=[z for z in json.load(open('$state/lab.json'))['zones'] if z['name']=='signed.test.'][0]; t=z['tsig']; print(f\"{t['algorithm']}:{t['name']}:{t['secret']}\")")

@@ -17,11 +17,8 @@ cargo build --release --locked --ignore-rust-version --quiet -p mailtrust --bin 
 target=${CARGO_TARGET_DIR:-$PWD/target}
 mt="$target/release/mailtrust"
 
-work=$(mktemp -d /tmp/mailtrust-transport-bench.XXXXXX)
-# The lab's mail servers run as their own users and must reach the state directory.
-chmod 755 "$work"
-state="$work/state"
-trap '"$mt" lab down --state "$state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. bench/lib.sh
+bench_workdir transport-bench
 mkdir -p "$work/scenarios"
 python3 - "$n" "$work" <<'PY'
 import sys

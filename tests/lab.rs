@@ -42,6 +42,25 @@ impl Lab {
             .unwrap_or_default()
             .to_string()
     }
+    /// The primary (`IP:PORT`) of an updatable zone and its TSIG key as
+    /// `ALGORITHM:NAME:SECRET` (the `nsupdate -y` form), from lab.json.
+    fn updater(&self, zone: &str) -> Result<(String, String), Failed> {
+        let z = self.info["zones"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|z| z["name"] == zone)
+            .ok_or_else(|| Failed::from(format!("{zone} not in lab.json")))?;
+        let t = &z["tsig"];
+        let key = format!(
+            "{}:{}:{}",
+            t["algorithm"].as_str().unwrap_or(""),
+            t["name"].as_str().unwrap_or(""),
+            t["secret"].as_str().unwrap_or("")
+        );
+        Ok((z["primary"].as_str().unwrap_or("").to_string(), key))
+    }
+
     fn anchor(&self) -> PathBuf {
         PathBuf::from(
             self.info["trust_anchor"]["path"]

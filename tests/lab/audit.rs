@@ -9,8 +9,13 @@ use std::process::Command;
 
 use super::{BIN, Lab, in_lab};
 
-/// Runs `mailtrust audit --json` on `domains` inside the lab; returns (exit code, domains by name, stderr).
-fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, String, Duration) {
+/// Runs `mailtrust audit --json` on `domains` inside the lab with the lab's resolver and
+/// anchor and `extra` arguments; returns (exit code, domain reports, stderr, time taken).
+pub(super) fn run_audit(
+    lab: &Lab,
+    domains: &[&str],
+    extra: &[&str],
+) -> (i32, Vec<Value>, String, Duration) {
     let anchor = lab.anchor().to_string_lossy().to_string();
     let resolver = lab.resolver();
     let mut args = vec![
@@ -24,8 +29,6 @@ fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, Strin
         "2",
         "--deadline",
         "6",
-        // The DNS checks; the probes have their own tests (transport.rs).
-        "--dns-only",
     ];
     args.extend_from_slice(extra);
     args.extend_from_slice(domains);
@@ -39,6 +42,13 @@ fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, Strin
         String::from_utf8_lossy(&out.stderr).into_owned(),
         start.elapsed(),
     )
+}
+
+/// The DNS checks only; the probes have their own tests (transport.rs).
+fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, String, Duration) {
+    let mut args = vec!["--dns-only"];
+    args.extend_from_slice(extra);
+    run_audit(lab, domains, &args)
 }
 
 fn report<'a>(reports: &'a [Value], domain: &str) -> Result<&'a Value, Failed> {

@@ -12,6 +12,8 @@ struct Keys<'a> {
     lab: &'a Lab,
     store: String,
     kek: String,
+    resolver: String,
+    anchor: String,
     _dir: tempfile::TempDir,
 }
 
@@ -29,6 +31,8 @@ impl<'a> Keys<'a> {
             lab,
             store: dir.path().join("keys.db").to_string_lossy().to_string(),
             kek: kek.to_string_lossy().to_string(),
+            resolver: lab.resolver(),
+            anchor: lab.anchor().to_string_lossy().to_string(),
             _dir: dir,
         })
     }
@@ -60,31 +64,31 @@ impl<'a> Keys<'a> {
         }
     }
 
+    /// `keys publish KEY` by RFC 2136 to `primary` with the TSIG `key`.
+    fn publish(&self, reference: &str, primary: &str, key: &str) -> (i32, String, String) {
+        self.run(&["publish", reference, "--server", primary, "--tsig", key])
+    }
+
+    /// `keys activate KEY` through the lab's resolver, with `extra` arguments.
+    fn activate(&self, reference: &str, extra: &[&str]) -> (i32, String, String) {
+        let mut args = vec![
+            "activate",
+            reference,
+            "--resolver",
+            &self.resolver,
+            "--trust-anchor",
+            &self.anchor,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     fn state(&self, key: &str) -> Result<String, Failed> {
         let (_, out, err) = self.run(&["show", key, "--json"]);
         let v: Value =
             serde_json::from_str(&out).map_err(|e| Failed::from(format!("{e}: {err}")))?;
         Ok(v["state"].as_str().unwrap_or("").to_string())
     }
-}
-
-fn tsig(lab: &Lab, zone: &str) -> Result<(String, String), Failed> {
-    let z = lab.info["zones"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|z| z["name"] == zone)
-        .ok_or_else(|| Failed::from(format!("{zone} not in lab.json")))?;
-    let t = &z["tsig"];
-    Ok((
-        z["primary"].as_str().unwrap_or("").to_string(),
-        format!(
-            "{}:{}:{}",
-            t["algorithm"].as_str().unwrap_or(""),
-            t["name"].as_str().unwrap_or(""),
-            t["secret"].as_str().unwrap_or("")
-        ),
-    ))
 }
 
 fn expect(code: i32, want: i32, what: &str, out: &str, err: &str) -> Result<(), Failed> {
@@ -99,7 +103,7 @@ fn expect(code: i32, want: i32, what: &str, out: &str, err: &str) -> Result<(), 
 
 pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> {
     let k = Keys::new(lab)?;
-    let (primary, key) = tsig(lab, "signed.test.")?;
+    let (primary, key) = lab.updater("signed.test.")?;
     let anchor = lab.anchor().to_string_lossy().to_string();
     let resolver = lab.resolver();
     let (c, o, e) = k.run(&[
@@ -116,32 +120,11 @@ pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> 
         return Err(Failed::from("a new key waits in pre-activation"));
     }
     // Activation before publication is refused before any DNS traffic.
-    let (c, o, e) = k.run(&[
-        "activate",
-        "signed.test/k2026",
-        "--resolver",
-        &resolver,
-        "--trust-anchor",
-        &anchor,
-    ]);
+    let (c, o, e) = k.activate("signed.test/k2026", &[]);
     expect(c, 1, "activate before publish", &o, &e)?;
-    let (c, o, e) = k.run(&[
-        "publish",
-        "signed.test/k2026",
-        "--server",
-        &primary,
-        "--tsig",
-        &key,
-    ]);
+    let (c, o, e) = k.publish("signed.test/k2026", &primary, &key);
     expect(c, 0, "publish", &o, &e)?;
-    let (c, o, e) = k.run(&[
-        "activate",
-        "signed.test/k2026",
-        "--resolver",
-        &resolver,
-        "--trust-anchor",
-        &anchor,
-    ]);
+    let (c, o, e) = k.activate("signed.test/k2026", &[]);
     expect(c, 0, "activate", &o, &e)?;
     if !o.contains("DNSSEC-secure") || !o.contains("serves the record") {
         return Err(Failed::from(format!("activation names its proof: {o}")));
@@ -257,9 +240,7 @@ pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> 
 
 pub fn refused_update_and_unsigned_zone(lab: &Lab) -> Result<(), Failed> {
     let k = Keys::new(lab)?;
-    let (primary, key) = tsig(lab, "signed.test.")?;
-    let anchor = lab.anchor().to_string_lossy().to_string();
-    let resolver = lab.resolver();
+    let (primary, key) = lab.updater("signed.test.")?;
     let (c, o, e) = k.run(&[
         "generate",
         "--domain",
@@ -272,14 +253,7 @@ pub fn refused_update_and_unsigned_zone(lab: &Lab) -> Result<(), Failed> {
     expect(c, 0, "generate", &o, &e)?;
     let name = key.split(':').nth(1).unwrap_or("");
     let wrong = format!("hmac-sha256:{name}:d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nISE=");
-    let (c, o, e) = k.run(&[
-        "publish",
-        "signed.test/k2027",
-        "--server",
-        &primary,
-        "--tsig",
-        &wrong,
-    ]);
+    let (c, o, e) = k.publish("signed.test/k2027", &primary, &wrong);
     expect(c, 1, "publish with a wrong key", &o, &e)?;
     if !e.contains("NOTAUTH") || k.state("signed.test/k2027")? != "pre_activation" {
         return Err(Failed::from(format!("NOTAUTH said, state unchanged: {e}")));
@@ -306,26 +280,12 @@ pub fn refused_update_and_unsigned_zone(lab: &Lab) -> Result<(), Failed> {
     ]);
     expect(c, 2, "a duplicate live selector", &o, &e)?;
     // An unsigned zone: activation proceeds with a warning (Rec 4-6).
-    let (uprimary, ukey) = tsig(lab, "unsigned.test.")?;
+    let (uprimary, ukey) = lab.updater("unsigned.test.")?;
     let (c, o, e) = k.run(&["generate", "--domain", "unsigned.test", "--selector", "u1"]);
     expect(c, 0, "generate unsigned", &o, &e)?;
-    let (c, o, e) = k.run(&[
-        "publish",
-        "unsigned.test/u1",
-        "--server",
-        &uprimary,
-        "--tsig",
-        &ukey,
-    ]);
+    let (c, o, e) = k.publish("unsigned.test/u1", &uprimary, &ukey);
     expect(c, 0, "publish unsigned", &o, &e)?;
-    let (c, o, e) = k.run(&[
-        "activate",
-        "unsigned.test/u1",
-        "--resolver",
-        &resolver,
-        "--trust-anchor",
-        &anchor,
-    ]);
+    let (c, o, e) = k.activate("unsigned.test/u1", &[]);
     expect(c, 0, "activate unsigned", &o, &e)?;
     if !o.contains("not DNSSEC-signed") {
         return Err(Failed::from(format!("the warning is shown: {o}")));
@@ -344,14 +304,7 @@ pub fn refused_update_and_unsigned_zone(lab: &Lab) -> Result<(), Failed> {
     if !o.contains("byhand._domainkey.signed.test.") || !o.contains("TXT") {
         return Err(Failed::from(format!("the zone-file entry is printed: {o}")));
     }
-    let (c, o, e) = k.run(&[
-        "activate",
-        "signed.test/byhand",
-        "--resolver",
-        &resolver,
-        "--trust-anchor",
-        &anchor,
-    ]);
+    let (c, o, e) = k.activate("signed.test/byhand", &[]);
     expect(c, 1, "activate a record that is not there", &o, &e)?;
     if !e.contains("does not serve the record") || k.state("signed.test/byhand")? != "published" {
         return Err(Failed::from(format!("refused with the server named: {e}")));
@@ -361,18 +314,7 @@ pub fn refused_update_and_unsigned_zone(lab: &Lab) -> Result<(), Failed> {
     expect(c, 0, "generate lame", &o, &e)?;
     let (c, o, e) = k.run(&["publish", "lame.test/l1", "--zone-file"]);
     expect(c, 0, "zone-file publish lame", &o, &e)?;
-    let (c, o, e) = k.run(&[
-        "activate",
-        "lame.test/l1",
-        "--resolver",
-        &resolver,
-        "--trust-anchor",
-        &anchor,
-        "--timeout",
-        "1",
-        "--deadline",
-        "4",
-    ]);
+    let (c, o, e) = k.activate("lame.test/l1", &["--timeout", "1", "--deadline", "4"]);
     expect(c, 3, "activate in a lame zone", &o, &e)?;
     if k.state("lame.test/l1")? != "published" {
         return Err(Failed::from("a timeout changes nothing"));
@@ -384,7 +326,7 @@ pub fn refused_update_and_unsigned_zone(lab: &Lab) -> Result<(), Failed> {
 /// would), then run again, it always ends with exactly one active key, the new one, whose record
 /// every server serves; never a signing key without a published record.
 pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), Failed> {
-    let (primary, key) = tsig(lab, "signed.test.")?;
+    let (primary, key) = lab.updater("signed.test.")?;
     let anchor = lab.anchor().to_string_lossy().to_string();
     let resolver = lab.resolver();
     let t0 = std::time::SystemTime::now()

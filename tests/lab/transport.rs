@@ -1,29 +1,17 @@
 //! `mailtrust audit` transport checks against the lab's real Postfix, Dovecot and nginx (and the
 //! hostile servers): each check's status per MX address, IPv4 and IPv6.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libtest_mimic::Failed;
 use serde_json::Value;
 
-use super::{Lab, in_lab};
+use super::Lab;
 
 /// Runs a full `mailtrust audit --json` (probes included) with the lab's CA as the only root.
 fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, String, Duration) {
-    let anchor = lab.anchor().to_string_lossy().to_string();
-    let resolver = lab.resolver();
     let ca = lab.info["ca"].as_str().unwrap_or_default().to_string();
     let mut args = vec![
-        "audit",
-        "--json",
-        "--resolver",
-        &resolver,
-        "--trust-anchor",
-        &anchor,
-        "--timeout",
-        "2",
-        "--deadline",
-        "6",
         "--ca-file",
         &ca,
         "--connect-timeout",
@@ -32,17 +20,7 @@ fn audit(lab: &Lab, domains: &[&str], extra: &[&str]) -> (i32, Vec<Value>, Strin
         "3",
     ];
     args.extend_from_slice(extra);
-    args.extend_from_slice(domains);
-    let start = Instant::now();
-    let (out, _) = in_lab(lab, &args);
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    let reports = json["domains"].as_array().cloned().unwrap_or_default();
-    (
-        out.status.code().unwrap_or(-1),
-        reports,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        start.elapsed(),
-    )
+    super::audit::run_audit(lab, domains, &args)
 }
 
 fn report<'a>(reports: &'a [Value], domain: &str, stderr: &str) -> Result<&'a Value, Failed> {

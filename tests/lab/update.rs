@@ -7,24 +7,6 @@ use serde_json::Value;
 
 use super::{Lab, in_lab};
 
-/// (primary, "hmac-sha256:NAME:SECRET") of an updatable zone.
-fn updatable(lab: &Lab, zone: &str) -> Result<(String, String), Failed> {
-    let z = lab.info["zones"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|z| z["name"] == zone)
-        .ok_or_else(|| Failed::from(format!("{zone} not in lab.json")))?;
-    let t = &z["tsig"];
-    let key = format!(
-        "{}:{}:{}",
-        t["algorithm"].as_str().unwrap_or(""),
-        t["name"].as_str().unwrap_or(""),
-        t["secret"].as_str().unwrap_or("")
-    );
-    Ok((z["primary"].as_str().unwrap_or("").to_string(), key))
-}
-
 fn lookup_txt(lab: &Lab, name: &str) -> Result<Value, Failed> {
     let anchor = lab.anchor().to_string_lossy().to_string();
     let resolver = lab.resolver();
@@ -46,7 +28,7 @@ fn lookup_txt(lab: &Lab, name: &str) -> Result<Value, Failed> {
 }
 
 pub fn signed_update_is_published_and_validates(lab: &Lab) -> Result<(), Failed> {
-    let (primary, key) = updatable(lab, "signed.test.")?;
+    let (primary, key) = lab.updater("signed.test.")?;
     // A DKIM-sized value: longer than one 255-byte string.
     let value = format!("v=DKIM1; k=rsa; p={}", "A".repeat(380));
     let (out, _) = in_lab(
@@ -144,7 +126,7 @@ pub fn signed_update_is_published_and_validates(lab: &Lab) -> Result<(), Failed>
 }
 
 pub fn wrong_tsig_key_is_refused_and_changes_nothing(lab: &Lab) -> Result<(), Failed> {
-    let (primary, key) = updatable(lab, "signed.test.")?;
+    let (primary, key) = lab.updater("signed.test.")?;
     // Same name, another secret.
     let name = key.split(':').nth(1).unwrap_or("");
     let wrong = format!("hmac-sha256:{name}:d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nISE=");

@@ -337,28 +337,35 @@ pub struct PublishArgs {
     pub ttl: u32,
 }
 
+/// What a new key (generated or imported) is for.
+#[derive(Debug, Args)]
+pub struct NewKeyArgs {
+    #[arg(long)]
+    pub domain: String,
+    #[arg(long)]
+    pub selector: String,
+    /// The sending MTA that signs with it (SP 800-177 Rec 4-5: one key per MTA).
+    #[arg(long, value_name = "HOST", conflicts_with = "third_party")]
+    pub mta: Option<String>,
+    /// The third party that signs with it (Rec 4-10).
+    #[arg(long, value_name = "NAME")]
+    pub third_party: Option<String>,
+    /// Allow RSA-1024 (flagged as weak; below 1024 is always refused, RFC 8301).
+    #[arg(long)]
+    pub allow_weak: bool,
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Generate a key in pre-activation (nothing published yet).
     Generate {
-        #[arg(long)]
-        domain: String,
-        #[arg(long)]
-        selector: String,
+        #[command(flatten)]
+        key: NewKeyArgs,
         /// rsa-2048 (default), rsa-3072, rsa-4096 or ed25519.
         #[arg(long, default_value = "rsa-2048")]
         algorithm: String,
-        /// The sending MTA that signs with it (SP 800-177 Rec 4-5: one key per MTA).
-        #[arg(long, value_name = "HOST", conflicts_with = "third_party")]
-        mta: Option<String>,
-        /// The third party that signs with it (Rec 4-10).
-        #[arg(long, value_name = "NAME")]
-        third_party: Option<String>,
-        /// Allow RSA-1024 (flagged as weak; below 1024 is always refused, RFC 8301).
-        #[arg(long)]
-        allow_weak: bool,
-        #[arg(long)]
-        reason: Option<String>,
     },
     /// List keys.
     List {
@@ -455,21 +462,11 @@ pub enum KeysCommand {
     },
     /// Import a PKCS#8 private key (PEM) as a key in pre-activation.
     Import {
-        #[arg(long)]
-        domain: String,
-        #[arg(long)]
-        selector: String,
+        #[command(flatten)]
+        key: NewKeyArgs,
         /// The PEM file (`-----BEGIN PRIVATE KEY-----`).
         #[arg(long, value_name = "FILE")]
         pem: PathBuf,
-        #[arg(long, value_name = "HOST", conflicts_with = "third_party")]
-        mta: Option<String>,
-        #[arg(long, value_name = "NAME")]
-        third_party: Option<String>,
-        #[arg(long)]
-        allow_weak: bool,
-        #[arg(long)]
-        reason: Option<String>,
     },
     /// Copy the store to DEST (a consistent snapshot, created 0600).
     Backup { dest: PathBuf },

@@ -11,8 +11,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 
 use crate::present;
 use crate::{Outcome, QueryType, Resolver};
@@ -181,14 +180,7 @@ async fn ask(
             return Ok(reply);
         }
         // RFC 7766: retry over TCP when the UDP answer was truncated (DKIM keys often are).
-        let mut tcp = TcpStream::connect(address).await?;
-        let len = u16::try_from(bytes.len()).map_err(std::io::Error::other)?;
-        tcp.write_all(&len.to_be_bytes()).await?;
-        tcp.write_all(&bytes).await?;
-        let mut lb = [0u8; 2];
-        tcp.read_exact(&mut lb).await?;
-        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(lb))];
-        tcp.read_exact(&mut answer).await?;
+        let answer = crate::tcp::exchange(address, &bytes).await?;
         Message::from_vec(&answer).map_err(std::io::Error::other)
     };
     let reply = match tokio::time::timeout(wait, exchange).await {

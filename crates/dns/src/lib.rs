@@ -22,6 +22,7 @@ mod key_cache;
 pub mod present;
 pub mod qtype;
 pub mod resolver;
+mod tcp;
 pub mod txt;
 pub mod update;
 

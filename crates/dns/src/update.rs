@@ -14,8 +14,6 @@ use hickory_proto::op::{Edns, Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// A TSIG key: name, algorithm and shared secret.
 #[derive(Clone)]
@@ -243,19 +241,12 @@ pub async fn send_update(
         None => None,
     };
     let bytes = m.to_vec().map_err(|e| UpdateError::Build(e.to_string()))?;
-    let len = u16::try_from(bytes.len())
-        .map_err(|_| UpdateError::Build("the update is larger than 64 KiB".into()))?;
-    let exchange = async {
-        let mut tcp = TcpStream::connect(server).await?;
-        tcp.write_all(&len.to_be_bytes()).await?;
-        tcp.write_all(&bytes).await?;
-        let mut lb = [0u8; 2];
-        tcp.read_exact(&mut lb).await?;
-        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(lb))];
-        tcp.read_exact(&mut answer).await?;
-        Ok::<_, std::io::Error>(answer)
-    };
-    let answer = match tokio::time::timeout(wait, exchange).await {
+    if bytes.len() > usize::from(u16::MAX) {
+        return Err(UpdateError::Build(
+            "the update is larger than 64 KiB".into(),
+        ));
+    }
+    let answer = match tokio::time::timeout(wait, crate::tcp::exchange(server, &bytes)).await {
         Err(_) => {
             return Err(UpdateError::Timeout {
                 server,

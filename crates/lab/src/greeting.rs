@@ -115,16 +115,7 @@ impl Running {
         // The probes give up at the deadline themselves; the grace covers their last attempt.
         let hard_deadline = self.deadline + CONNECT_TIMEOUT + READ_TIMEOUT * 2;
         while pending > 0 {
-            for s in spawned.iter_mut() {
-                if let Some(status) = s.exited() {
-                    return Err(LabError::NotReady {
-                        what: s.record.name.clone(),
-                        reason: format!("it exited ({status})"),
-                        log: s.record.log.clone(),
-                        log_tail: log_tail(&s.record.log),
-                    });
-                }
-            }
+            crate::readiness::none_exited(spawned)?;
             match self.results.recv_timeout(RETRY) {
                 Ok((_, Ok(()))) => pending -= 1,
                 Ok((index, Err(reason))) => {

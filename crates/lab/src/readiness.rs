@@ -31,6 +31,22 @@ pub(crate) struct Probe {
     pub fatal_log_marker: Option<String>,
 }
 
+/// Fails (with the server's log) if a started server has already exited: waiting for it to
+/// become ready would only delay the error.
+pub(crate) fn none_exited(spawned: &mut [Spawned]) -> Result<(), LabError> {
+    for s in spawned.iter_mut() {
+        if let Some(status) = s.exited() {
+            return Err(LabError::NotReady {
+                what: s.record.name.clone(),
+                reason: format!("it exited ({status})"),
+                log: s.record.log.clone(),
+                log_tail: log_tail(&s.record.log),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs the probes until all pass or `timeout` passes; fails early if a server exits.
 pub(crate) fn wait(
     tools: &Tools,
@@ -42,16 +58,7 @@ pub(crate) fn wait(
     let deadline = Instant::now() + timeout;
     let mut pending = probes;
     loop {
-        for s in spawned.iter_mut() {
-            if let Some(status) = s.exited() {
-                return Err(LabError::NotReady {
-                    what: s.record.name.clone(),
-                    reason: format!("it exited ({status})"),
-                    log: s.record.log.clone(),
-                    log_tail: log_tail(&s.record.log),
-                });
-            }
-        }
+        none_exited(spawned)?;
         let mut still = Vec::new();
         let mut reasons = Vec::new();
         for probe in pending {

@@ -1028,35 +1028,13 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn pem_of(der: &CertificateDer) -> String {
-        let b64 = base64_encode(der.as_ref());
+        let b64 = data_encoding::BASE64.encode(der.as_ref());
         let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
         for chunk in b64.as_bytes().chunks(64) {
             out.push_str(std::str::from_utf8(chunk).unwrap());
             out.push('\n');
         }
         out.push_str("-----END CERTIFICATE-----\n");
-        out
-    }
-
-    fn base64_encode(data: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in data.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-                } else {
-                    out.push('=');
-                }
-            }
-        }
         out
     }
 

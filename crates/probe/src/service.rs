@@ -763,36 +763,28 @@ async fn imap(opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
             upgraded: Ok(None),
         };
     }
-    let upgraded = async {
-        t.send("a2 STARTTLS", "STARTTLS").await?;
-        let (done, _) = imap_until(&mut t, "a2", "STARTTLS").await?;
-        if !done.to_ascii_uppercase().starts_with("OK") {
-            return Err(ProbeError::StarttlsRefused { reply: clip(&done) });
-        }
-        t.into_tls_ready("STARTTLS").map(Some)
-    }
-    .await;
+    let upgraded = imap_starttls(t).await;
     PreTls { plain, upgraded }
+}
+
+/// `STARTTLS` on an IMAP connection, ready for the handshake once the server says OK.
+async fn imap_starttls(mut t: Talk) -> Result<Option<TcpStream>, ProbeError> {
+    t.send("a2 STARTTLS", "STARTTLS").await?;
+    let (done, _) = imap_until(&mut t, "a2", "STARTTLS").await?;
+    if !done.to_ascii_uppercase().starts_with("OK") {
+        return Err(ProbeError::StarttlsRefused { reply: clip(&done) });
+    }
+    t.into_tls_ready("STARTTLS").map(Some)
 }
 
 /// IMAP for a scan connection: greeting, then straight to STARTTLS.
 async fn imap_upgrade_only(opts: &ProbeOptions, tcp: TcpStream) -> PreTls {
     let mut t = Talk::new(tcp, opts);
-    let upgraded = async {
-        let greeting = t.line("greeting").await?;
-        if !greeting.to_ascii_uppercase().starts_with("* OK") {
-            return Err(ProbeError::Rejected {
-                reply: clip(&greeting),
-            });
-        }
-        t.send("a2 STARTTLS", "STARTTLS").await?;
-        let (done, _) = imap_until(&mut t, "a2", "STARTTLS").await?;
-        if !done.to_ascii_uppercase().starts_with("OK") {
-            return Err(ProbeError::StarttlsRefused { reply: clip(&done) });
-        }
-        t.into_tls_ready("STARTTLS").map(Some)
-    }
-    .await;
+    let upgraded = match t.line("greeting").await {
+        Ok(g) if g.to_ascii_uppercase().starts_with("* OK") => imap_starttls(t).await,
+        Ok(g) => Err(ProbeError::Rejected { reply: clip(&g) }),
+        Err(e) => Err(e),
+    };
     PreTls {
         plain: None,
         upgraded,

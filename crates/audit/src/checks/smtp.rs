@@ -267,64 +267,41 @@ fn address_findings(
     out.push(starttls.subject(&subject).data(data));
     let version_fix = "Allow only TLS 1.2 and 1.3. Postfix (main.cf): `smtpd_tls_protocols = >=TLSv1.2` and `smtpd_tls_mandatory_protocols = >=TLSv1.2`; Exim: `openssl_options = +no_sslv3 +no_tlsv1 +no_tlsv1_1`.";
     let ciphers_fix = "Exclude weak suites. Postfix (main.cf): `smtpd_tls_exclude_ciphers = aNULL, eNULL, EXPORT, DES, 3DES, RC4, MD5` (and the same for `smtpd_tls_mandatory_exclude_ciphers`); Exim: `tls_require_ciphers = HIGH:!aNULL:!eNULL:!3DES:!RC4`.";
-    let seen = match &r.tls {
-        TlsResult::Negotiated(seen) => seen,
-        TlsResult::Failed { .. } if tls_grade::scan_only(r).is_some() => {
-            if let Some(so) = tls_grade::scan_only(r) {
-                let g = tls_grade::scan_only_version(r, &so);
-                out.push(graded(
-                    CheckId::SmtpTlsVersion,
-                    g,
-                    &subject,
-                    version_fix.into(),
-                ));
-            }
-            out.push(graded(
-                CheckId::SmtpTlsCiphers,
-                tls_grade::ciphers(r),
-                &subject,
-                ciphers_fix.into(),
-            ));
-            for id in [CheckId::SmtpCertificate, CheckId::SmtpCertificateExpiry] {
-                out.push(
-                    Finding::new(
-                        id,
-                        Status::NotApplicable,
-                        "no completed handshake to take the certificate from (see smtp.starttls)",
-                    )
-                    .subject(&subject),
-                );
-            }
-            out.push(dane_match(host, &subject, r, dane));
-            return out;
+    // The version grade comes from the handshake or, when only hand-built hellos got an answer
+    // (a server that speaks nothing current), from those.
+    let version = match &r.tls {
+        TlsResult::Negotiated(seen) => Some(tls_grade::version(r, seen)),
+        TlsResult::Failed { .. } => {
+            tls_grade::scan_only(r).map(|so| tls_grade::scan_only_version(r, &so))
         }
-        _ => {
-            let (status, why) = if starttls_status == Status::Inconclusive {
-                (
-                    Status::Inconclusive,
-                    "no TLS session to grade (the probe got no verdict; see smtp.starttls)",
-                )
-            } else {
-                (
-                    Status::NotApplicable,
-                    "no TLS session to grade (see smtp.starttls)",
-                )
-            };
-            for id in [
-                CheckId::SmtpTlsVersion,
-                CheckId::SmtpTlsCiphers,
-                CheckId::SmtpCertificate,
-                CheckId::SmtpCertificateExpiry,
-            ] {
-                out.push(Finding::new(id, status, why).subject(&subject));
-            }
-            out.push(dane_match(host, &subject, r, dane));
-            return out;
+        TlsResult::NotOffered => None,
+    };
+    let Some(version) = version else {
+        let (status, why) = if starttls_status == Status::Inconclusive {
+            (
+                Status::Inconclusive,
+                "no TLS session to grade (the probe got no verdict; see smtp.starttls)",
+            )
+        } else {
+            (
+                Status::NotApplicable,
+                "no TLS session to grade (see smtp.starttls)",
+            )
+        };
+        for id in [
+            CheckId::SmtpTlsVersion,
+            CheckId::SmtpTlsCiphers,
+            CheckId::SmtpCertificate,
+            CheckId::SmtpCertificateExpiry,
+        ] {
+            out.push(Finding::new(id, status, why).subject(&subject));
         }
+        out.push(dane_match(host, &subject, r, dane));
+        return out;
     };
     out.push(graded(
         CheckId::SmtpTlsVersion,
-        tls_grade::version(r, seen),
+        version,
         &subject,
         version_fix.into(),
     ));
@@ -334,6 +311,20 @@ fn address_findings(
         &subject,
         ciphers_fix.into(),
     ));
+    let TlsResult::Negotiated(seen) = &r.tls else {
+        for id in [CheckId::SmtpCertificate, CheckId::SmtpCertificateExpiry] {
+            out.push(
+                Finding::new(
+                    id,
+                    Status::NotApplicable,
+                    "no completed handshake to take the certificate from (see smtp.starttls)",
+                )
+                .subject(&subject),
+            );
+        }
+        out.push(dane_match(host, &subject, r, dane));
+        return out;
+    };
     let cert_fix = format!(
         "Install a certificate from a public CA (e.g. via ACME) whose names include {host}, with its intermediate certificates. Postfix: `smtpd_tls_chain_files = /etc/letsencrypt/live/{host}/privkey.pem, /etc/letsencrypt/live/{host}/fullchain.pem`."
     );

@@ -232,7 +232,7 @@ pub fn update(args: crate::args::UpdateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `ADDR` or `ADDR:PORT` (`[v6]:PORT`), port 53 by default.
-fn parse_server(s: &str) -> anyhow::Result<std::net::SocketAddr> {
+pub(crate) fn parse_server(s: &str) -> anyhow::Result<std::net::SocketAddr> {
     if let Ok(a) = s.parse::<std::net::SocketAddr>() {
         return Ok(a);
     }

@@ -16,7 +16,36 @@ use mailtrust_keys::{
 };
 use serde_json::json;
 
-use crate::args::{KeysArgs, KeysCommand, PublishArgs};
+use crate::args::{KeysArgs, KeysCommand, NewKeyArgs, PublishArgs};
+
+impl NewKeyArgs {
+    fn weak(&self) -> WeakKeys {
+        if self.allow_weak {
+            WeakKeys::Allow
+        } else {
+            WeakKeys::Refuse
+        }
+    }
+
+    /// Domain, selector and purpose, validated (a key without --mta or --third-party belongs
+    /// to the "default" MTA).
+    fn identity(&self) -> anyhow::Result<(Domain, Selector, Purpose)> {
+        let purpose = match (&self.mta, &self.third_party) {
+            (_, Some(p)) => Purpose::ThirdParty {
+                provider: p.clone(),
+            },
+            (Some(h), None) => Purpose::SendingMta { host: h.clone() },
+            (None, None) => Purpose::SendingMta {
+                host: "default".into(),
+            },
+        };
+        Ok((
+            Domain::new(&self.domain)?,
+            Selector::new(&self.selector)?,
+            purpose,
+        ))
+    }
+}
 
 /// The key-encryption key, from --kek-file, MAILTRUST_KEK or MAILTRUST_KEK_PASSPHRASE.
 fn kek(args: &KeysArgs, stored: Option<KdfParams>) -> anyhow::Result<Kek> {
@@ -113,16 +142,8 @@ fn publisher(to: &PublishArgs, domain: &Domain) -> anyhow::Result<Option<Publish
         .tsig
         .as_deref()
         .context("--server needs a TSIG key: --tsig KEY or MAILTRUST_TSIG_KEY")?;
-    let server = server
-        .parse::<std::net::SocketAddr>()
-        .or_else(|_| {
-            server
-                .parse::<std::net::IpAddr>()
-                .map(|ip| std::net::SocketAddr::new(ip, 53))
-        })
-        .with_context(|| format!("--server {server:?}: expected ADDR or ADDR:PORT"))?;
     Ok(Some(Publisher::Rfc2136 {
-        server,
+        server: super::dns::parse_server(server)?,
         zone: to
             .zone
             .clone()
@@ -208,32 +229,11 @@ fn allowed(k: &KeyRecord, event: Event) -> Option<ExitCode> {
 
 pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
-        KeysCommand::Generate {
-            domain,
-            selector,
-            algorithm,
-            mta,
-            third_party,
-            allow_weak,
-            reason,
-        } => {
-            let weak = if *allow_weak {
-                WeakKeys::Allow
-            } else {
-                WeakKeys::Refuse
-            };
-            let alg = Algorithm::parse(algorithm, weak)?;
-            let (domain, selector) = (Domain::new(domain)?, Selector::new(selector)?);
-            let purpose = match (mta, third_party) {
-                (_, Some(p)) => Purpose::ThirdParty {
-                    provider: p.clone(),
-                },
-                (Some(h), None) => Purpose::SendingMta { host: h.clone() },
-                (None, None) => Purpose::SendingMta {
-                    host: "default".into(),
-                },
-            };
-            let mut store = if args.store.exists() {
+        KeysCommand::Generate { key, algorithm } => {
+            let alg = Algorithm::parse(algorithm, key.weak())?;
+            let (domain, selector, purpose) = key.identity()?;
+            let reason = &key.reason;
+            let (mut store, kek) = if args.store.exists() {
                 let s = open(&args)?;
                 let k = kek(&args, s.kdf_params()?)?;
                 s.verify_kek(&k)?;
@@ -244,22 +244,19 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("cannot create {}", dir.display()))?;
                 }
                 let k = kek(&args, None)?;
-                (
-                    SqliteKeyStore::create(&args.store, &k, Arc::new(SystemClock))?,
-                    k,
-                )
+                (SqliteKeyStore::create(&args.store, &k, clock(&args))?, k)
             };
-            let key = generate(alg)?;
-            let record = dkim_record_text(&key.public);
-            let created = store.0.create_key(
-                &store.1,
+            let generated = generate(alg)?;
+            let record = dkim_record_text(&generated.public);
+            let created = store.create_key(
+                &kek,
                 NewKey {
                     domain,
                     selector,
                     purpose,
-                    public: key.public.clone(),
+                    public: generated.public.clone(),
                 },
-                &key.private_pkcs8,
+                &generated.private_pkcs8,
                 &ctx("generate", reason.as_deref()),
             )?;
             println!(
@@ -482,34 +479,14 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        KeysCommand::Import {
-            domain,
-            selector,
-            pem,
-            mta,
-            third_party,
-            allow_weak,
-            reason,
-        } => {
-            let weak = if *allow_weak {
-                WeakKeys::Allow
-            } else {
-                WeakKeys::Refuse
-            };
+        KeysCommand::Import { key, pem } => {
+            let weak = key.weak();
             let bytes = zeroize::Zeroizing::new(
                 std::fs::read(pem).with_context(|| format!("cannot read {}", pem.display()))?,
             );
             let (public, private) = mailtrust_keys::pem::import_private(&bytes, weak)?;
-            let (domain, selector) = (Domain::new(domain)?, Selector::new(selector)?);
-            let purpose = match (mta, third_party) {
-                (_, Some(p)) => Purpose::ThirdParty {
-                    provider: p.clone(),
-                },
-                (Some(h), None) => Purpose::SendingMta { host: h.clone() },
-                (None, None) => Purpose::SendingMta {
-                    host: "default".into(),
-                },
-            };
+            let (domain, selector, purpose) = key.identity()?;
+            let reason = &key.reason;
             let mut store = open(&args)?;
             let kek = kek(&args, store.kdf_params()?)?;
             store.verify_kek(&kek)?;
