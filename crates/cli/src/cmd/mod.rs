@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use crate::args::{Cli, Command, DnsCommand};
+use crate::args::{Cli, Command, DkimCommand, DnsCommand};
 
 mod audit;
 mod demo;
+mod dkim;
 mod dns;
 mod keys;
 mod lab;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dns(DnsCommand::Lookup(args)) => dns::lookup(args),
         Command::Dns(DnsCommand::Update(args)) => dns::update(args),
         Command::Dns(DnsCommand::Propagation(args)) => dns::propagation(args),
+        Command::Dkim(DkimCommand::Verify(args)) => dkim::verify(args),
         Command::Keys(args) => keys::run(*args),
         Command::Lab(cmd) => lab::run(cmd),
         Command::Completions { shell } => {
