@@ -231,8 +231,9 @@ pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> 
     expect(c, 0, "destroy", &o, &e)?;
     let (c, o, e) = k.run(&["log", "--verify"]);
     expect(c, 0, "log verify", &o, &e)?;
-    // create, publish, activate, republish (reconciled), deactivate, revoke, destroy.
-    if !o.contains("intact: 7 entries") {
+    // create, intent+publish, activate, republish (reconciled), deactivate, intent+revoke,
+    // destroy: each DNS change is logged as intended before it is sent.
+    if !o.contains("intact: 9 entries") {
         return Err(Failed::from(format!("one audit row per step: {o}")));
     }
     Ok(())
@@ -345,8 +346,9 @@ pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), F
         "--destroy-days",
         "30",
     ];
-    // Steps due at t0 + 30 days: create, publish, activate, deactivate.
-    for crash_after in 0..=4 {
+    // Steps due at t0 + 30 days: create, publish, activate, deactivate. Kills after each
+    // committed step (1..=4), and once (5) between the publish's DNS UPDATE and its commit.
+    for crash_after in 0..=5 {
         let k = Keys::new(lab)?;
         let first = format!("rot{crash_after}-1");
         let reference = format!("signed.test/{first}");
@@ -393,10 +395,15 @@ pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), F
         run.extend_from_slice(&policy);
         if crash_after > 0 {
             let n = crash_after.to_string();
-            let (c, o, e) = k.run_env(&run, &[("MAILTRUST_KEYS_RUN_CRASH_AFTER", &n)]);
-            if c == 0 {
+            let env = if crash_after == 5 {
+                ("MAILTRUST_KEYS_CRASH_AFTER_DNS", "1")
+            } else {
+                ("MAILTRUST_KEYS_RUN_CRASH_AFTER", n.as_str())
+            };
+            let (c, o, e) = k.run_env(&run, &[env]);
+            if c != 137 {
                 return Err(Failed::from(format!(
-                    "the run was to be killed after step {n}: {o}{e}"
+                    "the run was to be killed ({env:?}): exit {c}\n{o}{e}"
                 )));
             }
         }
@@ -408,6 +415,11 @@ pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), F
             &o,
             &e,
         )?;
+        if crash_after == 5 && !o.contains("reached DNS; recording it") {
+            return Err(Failed::from(format!(
+                "the interrupted publish is found in the store and completed from DNS: {o}"
+            )));
+        }
         let (_, out, _) = k.run(&["list", "--json"]);
         let keys: Value = serde_json::from_str(&out).map_err(|e| Failed::from(e.to_string()))?;
         let list = keys.as_array().cloned().unwrap_or_default();

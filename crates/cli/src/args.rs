@@ -48,6 +48,10 @@ pub enum Command {
     /// Exit status: 0 done; 1 refused (an illegal step, a record not yet visible, a DNS server
     /// that said no); 2 usage or setup error (wrong KEK, damaged store); 3 a server did not answer.
     Keys(Box<KeysArgs>),
+    /// Verify DKIM signatures as a receiver does (keys fetched through the validating
+    /// resolver, RFC 8301 enforced).
+    #[command(subcommand)]
+    Dkim(DkimCommand),
     /// Run the lab: real DNS servers in a private network namespace, for tests and demos.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -154,6 +158,27 @@ pub enum DnsCommand {
     /// Exit status: 0 every server answers the same, authoritatively; 1 they differ (or one is
     /// lame); 2 usage error; 3 a server or the zone could not be reached.
     Propagation(PropagationArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Verify every DKIM-Signature of a message (RFC 5322, from FILE or stdin).
+    ///
+    /// Exit status: 0 at least one signature passed; 1 none passed (or there is none);
+    /// 2 usage error or unreadable message; 3 none passed and a key could not be fetched
+    /// (timeout, SERVFAIL, bogus DNSSEC): try again later.
+    Verify(DkimVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DkimVerifyArgs {
+    /// The message; `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub resolver: ResolverArgs,
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +362,20 @@ pub struct PublishArgs {
     pub ttl: u32,
 }
 
+/// Which keys an OpenDKIM export holds, and where it goes.
+#[derive(Debug, Args, Clone)]
+pub struct OpenDkimArgs {
+    /// Write KeyTable, SigningTable and key files for OpenDKIM into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub opendkim: Option<PathBuf>,
+    /// Only the keys of this sending MTA (Rec 4-5: each MTA signs with its own keys).
+    #[arg(long = "for-mta", value_name = "HOST", requires = "opendkim")]
+    pub for_mta: Option<String>,
+    /// Only the keys of this domain.
+    #[arg(long = "for-domain", value_name = "DOMAIN", requires = "opendkim")]
+    pub for_domain: Option<String>,
+}
+
 /// What a new key (generated or imported) is for.
 #[derive(Debug, Args)]
 pub struct NewKeyArgs {
@@ -444,6 +483,10 @@ pub enum KeysCommand {
         /// Run after each activation or deactivation, e.g. to reload OpenDKIM or the milter.
         #[arg(long, value_name = "CMD")]
         reload_cmd: Option<String>,
+        /// Keep an OpenDKIM export up to date: rewritten at the start of each run and after
+        /// each activation or deactivation, before the reload command.
+        #[command(flatten)]
+        opendkim: OpenDkimArgs,
         #[command(flatten)]
         to: PublishArgs,
         #[command(flatten)]
@@ -451,14 +494,21 @@ pub enum KeysCommand {
     },
     /// Write a key as PEM: the public key (SubjectPublicKeyInfo), or with --private the
     /// PKCS#8 private key (needs the KEK; logged).
+    ///
+    /// With --opendkim DIR: a KeyTable, a SigningTable and the private key files of every
+    /// active key (or those of --domain / --mta), for OpenDKIM; see docs/keys.md.
     Export {
-        key: String,
+        /// The key (id or DOMAIN/SELECTOR); not with --opendkim.
+        #[arg(required_unless_present = "opendkim", conflicts_with = "opendkim")]
+        key: Option<String>,
         /// The private key instead of the public one.
         #[arg(long)]
         private: bool,
         /// Write to FILE (created 0600) instead of stdout.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        opendkim: OpenDkimArgs,
     },
     /// Import a PKCS#8 private key (PEM) as a key in pre-activation.
     Import {
@@ -470,6 +520,16 @@ pub enum KeysCommand {
     },
     /// Copy the store to DEST (a consistent snapshot, created 0600).
     Backup { dest: PathBuf },
+    /// Put a backup in place of the store. The backup must open with the KEK and its audit log
+    /// must verify; the store it replaces is first copied to STORE.before-restore-TIME. Refused
+    /// when it would take a key back in time (e.g. a revoked key active again) or lose one.
+    /// Stop the milter and timers that use the store first.
+    Restore {
+        backup: PathBuf,
+        /// Restore even if keys go back to earlier states (they are listed).
+        #[arg(long)]
+        allow_regression: bool,
+    },
     /// Re-encrypt every data key under a new key-encryption key, in one transaction.
     RotateKek {
         /// The new KEK: a file of 32 random bytes.

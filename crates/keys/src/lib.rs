@@ -7,6 +7,7 @@ pub mod clock;
 pub mod crypto;
 pub mod generate;
 pub mod model;
+pub mod opendkim;
 pub mod pem;
 pub mod publish;
 pub mod rotation;
@@ -20,6 +21,6 @@ pub use model::{
     Purpose, Selector, WeakKeys, transition,
 };
 pub use store::{
-    AuditContext, AuditEntry, KeyRecord, KeyStore, KeyTimes, LogVerification, NewKey,
+    AuditContext, AuditEntry, DnsIntent, KeyRecord, KeyStore, KeyTimes, LogVerification, NewKey,
     SCHEMA_VERSION, SqliteKeyStore, StoreError,
 };

@@ -36,7 +36,7 @@ use crate::model::{
 
 /// The schema this code writes, kept in `PRAGMA user_version`. A store with a higher number was
 /// written by a newer mailtrust and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The hash that precedes the first audit row.
 const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -134,6 +134,23 @@ pub enum StoreError {
          log is checkpointed again (SqliteKeyStore::erase_old_pages)"
     )]
     CheckpointBusy,
+    /// A restore would take keys back to an earlier state or lose them.
+    #[error(
+        "restoring would go back in time for {} key(s): {}; DNS would then be reconciled to the \
+         older states (a revoked or compromised key published again). Give --allow-regression \
+         only if that is what you want",
+        .0.len(),
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    RestoreRegression(Vec<restore::Regression>),
+    /// The backup's audit log does not verify.
+    #[error("the backup's audit log does not verify (entry {seq}: {problem}); not restoring it")]
+    BackupTampered {
+        /// The first wrong entry.
+        seq: i64,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// Who did something and why, written to the audit log with every change.
@@ -335,6 +352,20 @@ pub enum LogVerification {
     },
 }
 
+/// A DNS change that was about to be sent when the process stopped (see
+/// [`KeyStore::record_intent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsIntent {
+    /// The key.
+    pub key_id: KeyId,
+    /// The step the change was for.
+    pub event: Event,
+    /// The TXT record text that was to be published.
+    pub record: String,
+    /// When it was recorded.
+    pub since: Timestamp,
+}
+
 /// A store of DKIM keys. Every state change and its audit row are written together or not
 /// at all; a wrong KEK is refused before anything is written.
 pub trait KeyStore {
@@ -361,6 +392,20 @@ pub trait KeyStore {
     ) -> Result<KeyRecord, StoreError>;
     /// The decrypted PKCS#8 private key.
     fn private_key(&self, kek: &Kek, id: &KeyId) -> Result<Zeroizing<Vec<u8>>, StoreError>;
+    /// Records, before it is sent, the DNS change for the key's next step (`event`): the
+    /// record text that will be at its selector. [`apply`](Self::apply) of that step removes
+    /// it in the same transaction, so one that survives marks an interrupted step.
+    fn record_intent(
+        &mut self,
+        id: &KeyId,
+        event: Event,
+        record: &str,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
+    /// DNS changes recorded but whose step was never committed.
+    fn intents(&self) -> Result<Vec<DnsIntent>, StoreError>;
+    /// Forgets an intent (the change did not happen, or cannot be completed), with a log line.
+    fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError>;
     /// Re-wraps every data key from `old` to `new` in one transaction; returns how many.
     fn rotate_kek(&mut self, old: &Kek, new: &Kek, ctx: &AuditContext)
     -> Result<usize, StoreError>;
@@ -386,6 +431,18 @@ impl std::fmt::Debug for SqliteKeyStore {
             .finish_non_exhaustive()
     }
 }
+
+const INTENT_TABLE: &str = "
+-- A DNS change about to be sent for a key's next step (version 2). Written before the change
+-- goes out and removed in the transaction that records the step, so a row that survives means
+-- the process died in between and DNS must be looked at (SqliteKeyStore::intents).
+CREATE TABLE dns_intent (
+    key_id TEXT PRIMARY KEY REFERENCES keys (id),
+    event TEXT NOT NULL,
+    record TEXT NOT NULL,
+    since INTEGER NOT NULL
+);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -644,6 +701,7 @@ impl SqliteKeyStore {
         let check = data_encoding::BASE64.encode(&crypto::kek_check_value(kek)?);
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(INTENT_TABLE)?;
         set_meta(&tx, "kek_check", &check)?;
         if let Some(params) = kek.kdf_params() {
             let json = serde_json::to_string(params)
@@ -691,6 +749,13 @@ impl SqliteKeyStore {
             return Err(StoreError::NotAStore(path.to_owned()));
         }
         Self::configure(&conn)?;
+        if version == 1 {
+            // Version 2 only adds the intent table; the upgrade is one transaction.
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(INTENT_TABLE)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+        }
         Ok(SqliteKeyStore {
             conn,
             path: path.to_owned(),
@@ -881,6 +946,7 @@ impl KeyStore for SqliteKeyStore {
             params![to.name(), now.0, id.as_str()],
         )?;
         append_audit(&tx, now, Some(id), event.name(), Some(from), Some(to), ctx)?;
+        tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
         tx.commit()?;
         tracing::info!(key = %id, %from, %to, "key state changed");
         if to == KeyState::Destroyed {
@@ -896,6 +962,78 @@ impl KeyStore for SqliteKeyStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let state = load_key(&tx, id)?.state();
         append_audit(&tx, now, Some(id), event, Some(state), Some(state), ctx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn record_intent(
+        &mut self,
+        id: &KeyId,
+        event: Event,
+        record: &str,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = load_key(&tx, id)?.state();
+        transition(state, event).map_err(|source| StoreError::Illegal {
+            id: id.clone(),
+            source,
+        })?;
+        tx.execute(
+            "INSERT OR REPLACE INTO dns_intent (key_id, event, record, since) VALUES (?1, ?2, ?3, ?4)",
+            params![id.as_str(), event.name(), record, now.0],
+        )?;
+        let what = format!("intent_{}", event.name());
+        append_audit(&tx, now, Some(id), &what, Some(state), Some(state), ctx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn intents(&self) -> Result<Vec<DnsIntent>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT key_id, event, record, since FROM dns_intent ORDER BY since, key_id",
+        )?;
+        let rows: Vec<(String, String, String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(id, event, record, since)| {
+                let event = Event::ALL
+                    .into_iter()
+                    .find(|e| e.name() == event)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("unknown intent event {event:?}"))
+                    })?;
+                Ok(DnsIntent {
+                    key_id: KeyId::new(&id)?,
+                    event,
+                    record,
+                    since: Timestamp(since),
+                })
+            })
+            .collect()
+    }
+
+    fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = load_key(&tx, id)?.state();
+        if tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])? > 0 {
+            append_audit(
+                &tx,
+                now,
+                Some(id),
+                "intent_cleared",
+                Some(state),
+                Some(state),
+                ctx,
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -1019,6 +1157,8 @@ impl KeyStore for SqliteKeyStore {
         })
     }
 }
+
+pub mod restore;
 
 #[cfg(test)]
 mod tests;

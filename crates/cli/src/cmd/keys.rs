@@ -16,7 +16,7 @@ use mailtrust_keys::{
 };
 use serde_json::json;
 
-use crate::args::{KeysArgs, KeysCommand, NewKeyArgs, PublishArgs};
+use crate::args::{KeysArgs, KeysCommand, NewKeyArgs, OpenDkimArgs, PublishArgs};
 
 impl NewKeyArgs {
     fn weak(&self) -> WeakKeys {
@@ -189,6 +189,35 @@ fn put_record(k: &KeyRecord, to: &PublishArgs, text: &str) -> anyhow::Result<Res
     }
 }
 
+/// A step that changes DNS: the intended record is written to the store first, then sent, then
+/// the step is committed (which drops the intent). A refusal by the DNS server drops the intent
+/// (nothing changed); silence keeps it, and the next `keys run` looks at DNS to finish or drop
+/// the step.
+fn put_and_record(
+    store: &mut SqliteKeyStore,
+    k: &KeyRecord,
+    event: Event,
+    text: &str,
+    to: &PublishArgs,
+    context: &AuditContext,
+) -> anyhow::Result<Result<(), ExitCode>> {
+    store.record_intent(&k.id, event, text, context)?;
+    if let Err(code) = put_record(k, to, text)? {
+        if code == ExitCode::from(1) {
+            store.clear_intent(
+                &k.id,
+                &AuditContext::new(&context.command, Some("the DNS change was refused")),
+            )?;
+        }
+        return Ok(Err(code));
+    }
+    // Testing only: die between the DNS change and the commit (see tests/lab/keys.rs).
+    if std::env::var_os("MAILTRUST_KEYS_CRASH_AFTER_DNS").is_some() {
+        std::process::exit(137);
+    }
+    Ok(Ok(()))
+}
+
 fn step(
     store: &mut SqliteKeyStore,
     k: &KeyRecord,
@@ -319,7 +348,9 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             if let Some(code) = allowed(&k, Event::Publish) {
                 return Ok(code);
             }
-            if let Err(code) = put_record(&k, to, &dkim_record_text(&k.public))? {
+            let text = dkim_record_text(&k.public);
+            let c = ctx("publish", reason.as_deref());
+            if let Err(code) = put_and_record(&mut store, &k, Event::Publish, &text, to, &c)? {
                 return Ok(code);
             }
             step(&mut store, &k, Event::Publish, "publish", reason.as_deref())
@@ -414,7 +445,9 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             if let Some(code) = allowed(&k, Event::Revoke) {
                 return Ok(code);
             }
-            if let Err(code) = put_record(&k, to, &revoked_record_text(k.algorithm()))? {
+            let text = revoked_record_text(k.algorithm());
+            let c = ctx("revoke", reason.as_deref());
+            if let Err(code) = put_and_record(&mut store, &k, Event::Revoke, &text, to, &c)? {
                 return Ok(code);
             }
             step(&mut store, &k, Event::Revoke, "revoke", reason.as_deref())
@@ -446,18 +479,30 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             retire_days,
             destroy_days,
             reload_cmd,
+            opendkim,
             to,
             resolver,
         } => {
             let policy = Policy::from_days(*rotate_days, *lead_days, *retire_days, *destroy_days);
-            run_due(&args, &policy, to, resolver, reload_cmd.as_deref())
+            let hooks = Hooks {
+                reload_cmd: reload_cmd.as_deref(),
+                opendkim,
+            };
+            run_due(&args, &policy, to, resolver, &hooks)
         }
         KeysCommand::Export {
             key,
             private,
             output,
+            opendkim,
         } => {
             let mut store = open(&args)?;
+            let Some(key) = key else {
+                let summary =
+                    export_opendkim(&args, &mut store, opendkim, "keys export --opendkim")?;
+                println!("{summary}");
+                return Ok(ExitCode::SUCCESS);
+            };
             let k = find(&store, key)?;
             let text: zeroize::Zeroizing<String> = if *private {
                 let kek = kek(&args, store.kdf_params()?)?;
@@ -518,6 +563,39 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             println!("backed up {} to {}", args.store.display(), dest.display());
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::Restore {
+            backup,
+            allow_regression,
+        } => {
+            let params = SqliteKeyStore::open(backup, clock(&args))?.kdf_params()?;
+            let kek = kek(&args, params)?;
+            let done = match mailtrust_keys::store::restore::restore(
+                backup,
+                &args.store,
+                &kek,
+                clock(&args),
+                *allow_regression,
+            ) {
+                Err(e @ mailtrust_keys::StoreError::RestoreRegression(_)) => {
+                    eprintln!("mailtrust: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+                other => other?,
+            };
+            if let Some(saved) = &done.saved_previous {
+                println!("the store it replaces is saved as {}", saved.display());
+            }
+            for r in &done.regressions {
+                eprintln!("mailtrust: warning: {r}");
+            }
+            println!(
+                "restored {} ({} key(s)) to {}; run `mailtrust keys run` to reconcile DNS with it",
+                backup.display(),
+                done.keys,
+                args.store.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         KeysCommand::RotateKek { new_kek_file } => {
             let mut store = open(&args)?;
             let old = kek(&args, store.kdf_params()?)?;
@@ -576,7 +654,7 @@ fn run_due(
     policy: &Policy,
     to: &PublishArgs,
     resolver_args: &crate::args::ResolverArgs,
-    reload_cmd: Option<&str>,
+    hooks: &Hooks<'_>,
 ) -> anyhow::Result<ExitCode> {
     if to.zone_file {
         bail!("keys run publishes by itself: give --server with --tsig, or --publish-cmd");
@@ -589,9 +667,12 @@ fn run_due(
         .and_then(|v| v.parse().ok());
     let ctx = |reason: &str| AuditContext::new("mailtrust keys run", Some(reason));
     reconcile(&mut store, to, resolver_args)?;
+    // Also repairs an export a killed run left behind the store.
+    hooks.export(args, &mut store)?;
     let mut done = 0usize;
-    let reload = |what: &str| {
-        if let Some(cmd) = reload_cmd {
+    let reload = |store: &mut SqliteKeyStore, what: &str| -> anyhow::Result<()> {
+        hooks.export(args, store)?;
+        if let Some(cmd) = hooks.reload_cmd {
             let mut parts = cmd.split_whitespace();
             if let Some(program) = parts.next() {
                 match std::process::Command::new(program).args(parts).status() {
@@ -603,6 +684,7 @@ fn run_due(
                 }
             }
         }
+        Ok(())
     };
     // A bound on steps: a run never loops, whatever the store holds.
     for _ in 0..1000 {
@@ -614,10 +696,12 @@ fn run_due(
         match &step {
             Step::Revoke { id } => {
                 let k = store.key(id)?;
-                if let Err(code) = put_record(&k, to, &revoked_record_text(k.algorithm()))? {
+                let text = revoked_record_text(k.algorithm());
+                let c = ctx("retired: deactivated long enough");
+                if let Err(code) = put_and_record(&mut store, &k, Event::Revoke, &text, to, &c)? {
                     return Ok(code);
                 }
-                store.apply(id, Event::Revoke, &ctx("retired: deactivated long enough"))?;
+                store.apply(id, Event::Revoke, &c)?;
             }
             Step::Destroy { id } => {
                 store.apply(id, Event::Destroy, &ctx("retention period over"))?;
@@ -645,10 +729,12 @@ fn run_due(
             }
             Step::Publish { id } => {
                 let k = store.key(id)?;
-                if let Err(code) = put_record(&k, to, &dkim_record_text(&k.public))? {
+                let text = dkim_record_text(&k.public);
+                let c = ctx("rotation: publish ahead");
+                if let Err(code) = put_and_record(&mut store, &k, Event::Publish, &text, to, &c)? {
                     return Ok(code);
                 }
-                store.apply(id, Event::Publish, &ctx("rotation: publish ahead"))?;
+                store.apply(id, Event::Publish, &c)?;
             }
             Step::Activate { id } => {
                 let k = store.key(id)?;
@@ -679,7 +765,7 @@ fn run_due(
                     Event::Activate,
                     &ctx("rotation: successor visible everywhere"),
                 )?;
-                reload("an activation");
+                reload(&mut store, "an activation")?;
             }
             Step::Deactivate { id } => {
                 store.apply(
@@ -687,7 +773,7 @@ fn run_due(
                     Event::Deactivate,
                     &ctx("rotation: replaced by a newer key"),
                 )?;
-                reload("a deactivation");
+                reload(&mut store, "a deactivation")?;
             }
         }
         done += 1;
@@ -699,6 +785,101 @@ fn run_due(
         }
     }
     bail!("keys run: more than 1000 steps due at once; the store looks damaged")
+}
+
+/// What `keys run` does after a key starts or stops signing.
+struct Hooks<'a> {
+    reload_cmd: Option<&'a str>,
+    opendkim: &'a OpenDkimArgs,
+}
+
+impl Hooks<'_> {
+    fn export(&self, args: &KeysArgs, store: &mut SqliteKeyStore) -> anyhow::Result<()> {
+        if self.opendkim.opendkim.is_some() {
+            let summary = export_opendkim(args, store, self.opendkim, "keys run --opendkim")?;
+            println!("keys run: {summary}");
+        }
+        Ok(())
+    }
+}
+
+/// Writes the active keys (optionally of one MTA or domain) as an OpenDKIM KeyTable,
+/// SigningTable and key files. Each key whose private copy is written anew is noted in the
+/// audit log: the log must say where private keys went.
+fn export_opendkim(
+    args: &KeysArgs,
+    store: &mut SqliteKeyStore,
+    which: &OpenDkimArgs,
+    command: &str,
+) -> anyhow::Result<String> {
+    let Some(dir) = &which.opendkim else {
+        bail!("--opendkim DIR is required");
+    };
+    let kek = kek(args, store.kdf_params()?)?;
+    store.verify_kek(&kek)?;
+    let mut chosen: Vec<KeyRecord> = store
+        .keys()?
+        .into_iter()
+        .filter(|k| k.state() == KeyState::Active)
+        .filter(|k| {
+            which.for_domain.as_deref().is_none_or(|d| {
+                k.domain
+                    .as_str()
+                    .eq_ignore_ascii_case(d.trim_end_matches('.'))
+            })
+        })
+        .filter(|k| match (&which.for_mta, &k.purpose) {
+            (None, _) => true,
+            (Some(m), Purpose::SendingMta { host }) => host.eq_ignore_ascii_case(m),
+            (Some(_), Purpose::ThirdParty { .. }) => false,
+        })
+        .collect();
+    // RSA before Ed25519 within a domain: the order the signatures are added in.
+    chosen.sort_by(|a, b| {
+        (
+            a.domain.as_str(),
+            a.algorithm() == Algorithm::Ed25519,
+            a.selector.as_str(),
+        )
+            .cmp(&(
+                b.domain.as_str(),
+                b.algorithm() == Algorithm::Ed25519,
+                b.selector.as_str(),
+            ))
+    });
+    let mut keys = Vec::with_capacity(chosen.len());
+    for k in &chosen {
+        let der = store.private_key(&kek, &k.id)?;
+        keys.push(mailtrust_keys::opendkim::OpenDkimKey {
+            domain: k.domain.as_str().to_string(),
+            selector: k.selector.as_str().to_string(),
+            pem: mailtrust_keys::pem::private_key_pem(&der),
+        });
+    }
+    let done = mailtrust_keys::opendkim::write(dir, &keys)?;
+    if done.changed {
+        for k in &chosen {
+            store.note(
+                &k.id,
+                "export_private",
+                &ctx(
+                    command,
+                    Some(&format!("OpenDKIM key file in {}", dir.display())),
+                ),
+            )?;
+        }
+    }
+    Ok(format!(
+        "OpenDKIM export in {}: {} key(s){}{}",
+        dir.display(),
+        keys.len(),
+        if done.removed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} old key file(s) removed", done.removed.len())
+        },
+        if done.changed { "" } else { " (unchanged)" }
+    ))
 }
 
 /// Writes a secret to a new file readable by its owner only.
@@ -728,6 +909,52 @@ fn reconcile(
     let rt = super::dns::runtime()?;
     let resolver = rt.block_on(super::dns::resolver(resolver_args))?;
     let wait = Duration::from_secs_f64(resolver_args.timeout.clamp(0.1, 600.0));
+    // First the steps an earlier run (or command) left between its DNS change and its commit:
+    // DNS decides whether the change happened.
+    for intent in store.intents()? {
+        let k = store.key(&intent.key_id)?;
+        let owner = k.selector.record_name(&k.domain)?;
+        let name = mailtrust_dns::Resolver::parse_name(&owner)?;
+        let p = rt.block_on(mailtrust_dns::authorities::propagation(
+            &resolver,
+            &name,
+            mailtrust_dns::QueryType::Txt,
+            wait,
+        ));
+        if p.problem.is_some() || p.answers.iter().any(|a| !a.outcome.is_answer()) {
+            eprintln!("keys run: cannot check {owner} now (a server did not answer); next run");
+            continue;
+        }
+        let since = mailtrust_dns::format_utc(intent.since.0);
+        if p.answers.iter().all(|a| a.records.contains(&intent.record))
+            && transition(k.state(), intent.event).is_ok()
+        {
+            println!(
+                "keys run: {owner}: the {} step begun at {since} reached DNS; recording it",
+                intent.event.name()
+            );
+            store.apply(
+                &k.id,
+                intent.event,
+                &AuditContext::new(
+                    "mailtrust keys run",
+                    Some("completing an interrupted step: DNS already holds the record"),
+                ),
+            )?;
+        } else {
+            println!(
+                "keys run: {owner}: the {} step begun at {since} did not reach DNS; dropping it",
+                intent.event.name()
+            );
+            store.clear_intent(
+                &k.id,
+                &AuditContext::new(
+                    "mailtrust keys run",
+                    Some("interrupted step never reached DNS"),
+                ),
+            )?;
+        }
+    }
     for k in store.keys()? {
         let Some(desired) = k.dkim_record_text() else {
             continue;

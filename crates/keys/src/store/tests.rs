@@ -223,7 +223,7 @@ fn newer_store_is_refused_untouched() {
     let before = file_bytes(&f.path);
     let err = SqliteKeyStore::open(&f.path, f.clock.clone()).unwrap_err();
     assert!(
-        matches!(err, StoreError::NewerSchema { found: 2, .. }),
+        matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
         "{err}"
     );
     assert!(err.to_string().contains("upgrade mailtrust"));
@@ -486,4 +486,157 @@ fn backup_is_a_private_working_store() {
         copy.verify_log().unwrap(),
         LogVerification::Intact { entries: 2 }
     );
+}
+
+mod restore_tests {
+    use super::*;
+    use crate::store::restore::restore;
+
+    #[test]
+    fn a_backup_comes_back_but_never_silently_undoes_history() {
+        let mut f = fixture();
+        let (a, key_a) = add(&mut f, "s1", Algorithm::Ed25519);
+        let backup = f.path.with_file_name("backup.db");
+        f.store.backup_to(&backup).unwrap();
+        // After the backup: the key is published, and a second key is created.
+        f.store
+            .apply(&a.id, Event::Publish, &ctx("publish"))
+            .unwrap();
+        let (b, _) = add(&mut f, "s2", Algorithm::Ed25519);
+        let clock: Arc<dyn Clock> = f.clock.clone();
+
+        let refused = restore(&backup, &f.path, &f.kek, clock.clone(), false).unwrap_err();
+        let msg = refused.to_string();
+        assert!(
+            matches!(&refused, StoreError::RestoreRegression(r) if r.len() == 2),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("example.com/s1 published → pre_activation"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("example.com/s2 (pre_activation) is not in the backup"),
+            "{msg}"
+        );
+        // Refused means untouched.
+        assert_eq!(f.store.key(&b.id).unwrap().state(), KeyState::PreActivation);
+
+        let wrong = Kek::generate().unwrap();
+        assert!(restore(&backup, &f.path, &wrong, clock.clone(), true).is_err());
+        assert_eq!(f.store.keys().unwrap().len(), 2);
+
+        drop(f.store);
+        let done = restore(&backup, &f.path, &f.kek, clock.clone(), true).unwrap();
+        assert_eq!(done.keys, 1);
+        assert_eq!(done.regressions.len(), 2);
+        let restored = SqliteKeyStore::open(&f.path, clock.clone()).unwrap();
+        assert_eq!(
+            restored.key(&a.id).unwrap().state(),
+            KeyState::PreActivation
+        );
+        assert!(restored.key(&b.id).is_err());
+        assert_eq!(
+            &restored.private_key(&f.kek, &a.id).unwrap()[..],
+            &key_a.private_pkcs8[..]
+        );
+        assert!(matches!(
+            restored.verify_log().unwrap(),
+            LogVerification::Intact { .. }
+        ));
+        // Nothing lost: the replaced store was copied aside first and still has both keys.
+        let saved = SqliteKeyStore::open(done.saved_previous.as_ref().unwrap(), clock).unwrap();
+        assert_eq!(saved.keys().unwrap().len(), 2);
+        assert_eq!(saved.key(&a.id).unwrap().state(), KeyState::Published);
+    }
+
+    #[test]
+    fn into_an_empty_place_and_from_a_non_store() {
+        let f = fixture();
+        let clock: Arc<dyn Clock> = f.clock.clone();
+        let backup = f.path.with_file_name("b.db");
+        f.store.backup_to(&backup).unwrap();
+        let target = f.path.with_file_name("new.db");
+        let done = restore(&backup, &target, &f.kek, clock.clone(), false).unwrap();
+        assert!(done.saved_previous.is_none());
+        SqliteKeyStore::open(&target, clock.clone()).unwrap();
+
+        let junk = f.path.with_file_name("junk.db");
+        std::fs::write(&junk, b"not sqlite at all").unwrap();
+        std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(restore(&junk, &target, &f.kek, clock, false).is_err());
+    }
+}
+
+mod intent_tests {
+    use super::*;
+
+    #[test]
+    fn an_intent_lives_until_its_step_commits_or_is_cleared() {
+        let mut f = fixture();
+        let (a, _) = add(&mut f, "s1", Algorithm::Ed25519);
+        let (b, _) = add(&mut f, "s2", Algorithm::Ed25519);
+        // Not a legal step for a pre-activation key: refused, nothing recorded.
+        assert!(matches!(
+            f.store
+                .record_intent(&a.id, Event::Revoke, "v=DKIM1; p=", &ctx("revoke")),
+            Err(StoreError::Illegal { .. })
+        ));
+        f.store
+            .record_intent(
+                &a.id,
+                Event::Publish,
+                "v=DKIM1; k=ed25519; p=AAAA",
+                &ctx("publish"),
+            )
+            .unwrap();
+        f.store
+            .record_intent(
+                &b.id,
+                Event::Publish,
+                "v=DKIM1; k=ed25519; p=BBBB",
+                &ctx("publish"),
+            )
+            .unwrap();
+        let pending = f.store.intents().unwrap();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].event, Event::Publish);
+        assert_eq!(pending[0].since, T0);
+        f.store
+            .apply(&a.id, Event::Publish, &ctx("publish"))
+            .unwrap();
+        f.store.clear_intent(&b.id, &ctx("keys run")).unwrap();
+        assert!(f.store.intents().unwrap().is_empty());
+        let log: Vec<String> = f
+            .store
+            .audit_log()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert!(log.contains(&"intent_publish".to_string()), "{log:?}");
+        assert!(log.contains(&"intent_cleared".to_string()), "{log:?}");
+        assert!(matches!(
+            f.store.verify_log().unwrap(),
+            LogVerification::Intact { .. }
+        ));
+    }
+
+    #[test]
+    fn a_version_1_store_is_upgraded_on_open() {
+        let f = fixture();
+        f.store
+            .conn
+            .execute_batch("DROP TABLE dns_intent; PRAGMA user_version = 1;")
+            .unwrap();
+        drop(f.store);
+        let clock: Arc<dyn Clock> = f.clock.clone();
+        let reopened = SqliteKeyStore::open(&f.path, clock).unwrap();
+        assert!(reopened.intents().unwrap().is_empty());
+        let v: i64 = reopened
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
 }
