@@ -865,6 +865,7 @@ fn main() -> std::process::ExitCode {
         keys::key_is_published_verified_and_activated,
         keys::refused_update_and_unsigned_zone,
         keys::rotation_survives_a_kill_between_any_two_steps,
+        keys::delegated_selectors_are_tracked_and_the_audit_sees_store_selectors,
     ];
     // Listing tests must not start servers.
     if args.list {

@@ -464,3 +464,147 @@ pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), F
     }
     Ok(())
 }
+
+/// Rec 4-10: a selector delegated by CNAME to a provider is tracked, kept from our own keys and
+/// checked (CNAME target, key usable); `audit --key-store` looks at the store's selectors.
+pub fn delegated_selectors_are_tracked_and_the_audit_sees_store_selectors(
+    lab: &Lab,
+) -> Result<(), Failed> {
+    let k = Keys::new(lab)?;
+    let target = "selector1._domainkey.provider.signed.test";
+    let (c, o, e) = k.run(&[
+        "delegate",
+        "--domain",
+        "dkimcname.test",
+        "--selector",
+        "selector1",
+        "--target",
+        target,
+        "--provider",
+        "lab provider",
+    ]);
+    expect(c, 0, "delegate", &o, &e)?;
+    if !o.contains(
+        "selector1._domainkey.dkimcname.test CNAME selector1._domainkey.provider.signed.test.",
+    ) {
+        return Err(Failed::from(format!("delegate says what to publish: {o}")));
+    }
+    // Our own key cannot take a delegated selector.
+    let (c, o, e) = k.run(&[
+        "generate",
+        "--domain",
+        "dkimcname.test",
+        "--selector",
+        "selector1",
+    ]);
+    if c == 0 || !e.contains("delegated to") {
+        return Err(Failed::from(format!(
+            "generate on a delegated selector is refused: {c}\n{o}{e}"
+        )));
+    }
+    // A selector recorded as delegated that is not a CNAME in DNS.
+    let (c, o, e) = k.run(&[
+        "delegate",
+        "--domain",
+        "dkimcname.test",
+        "--selector",
+        "gone",
+        "--target",
+        target,
+        "--provider",
+        "old provider",
+    ]);
+    expect(c, 0, "delegate gone", &o, &e)?;
+    let check = |k: &Keys<'_>| {
+        k.run(&[
+            "delegations",
+            "--check",
+            "--json",
+            "--resolver",
+            &k.resolver,
+            "--trust-anchor",
+            &k.anchor,
+        ])
+    };
+    let (c, o, e) = check(&k);
+    expect(c, 1, "delegations --check with a broken one", &o, &e)?;
+    let v: Value = serde_json::from_str(&o).map_err(|x| Failed::from(format!("{x}: {o}")))?;
+    let by_sel = |s: &str| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["selector"] == s)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let good = by_sel("selector1");
+    if good["check"]["status"] != "ok"
+        || good["check"]["key"] != "rsa 2048"
+        || good["check"]["dnssec"] != "secure"
+    {
+        return Err(Failed::from(format!(
+            "the provider's key is sound and secure: {good}"
+        )));
+    }
+    let gone = by_sel("gone");
+    if gone["check"]["status"] != "problem"
+        || !gone["check"]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("is not a CNAME")
+    {
+        return Err(Failed::from(format!(
+            "a missing CNAME is a problem: {gone}"
+        )));
+    }
+    let (c, o, e) = k.run(&["undelegate", "dkimcname.test/gone"]);
+    expect(c, 0, "undelegate", &o, &e)?;
+    let (c, o, e) = check(&k);
+    expect(c, 0, "delegations --check, all sound", &o, &e)?;
+
+    // audit --key-store: a published key's selector that discovery cannot guess.
+    let (primary, key) = lab.updater("signed.test.")?;
+    let (c, o, e) = k.run(&[
+        "generate",
+        "--domain",
+        "signed.test",
+        "--selector",
+        "storesel7",
+    ]);
+    expect(c, 0, "generate storesel7", &o, &e)?;
+    let (c, o, e) = k.publish("signed.test/storesel7", &primary, &key);
+    expect(c, 0, "publish storesel7", &o, &e)?;
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
+            "audit",
+            "--json",
+            "--dns-only",
+            "--only",
+            "dkim",
+            "--resolver",
+            &k.resolver,
+            "--trust-anchor",
+            &k.anchor,
+        ];
+        args.extend_from_slice(extra);
+        args.push("signed.test");
+        let (out, _) = in_lab(lab, &args);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v["domains"][0]["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["id"] == "dkim.key" && f["subject"] == "storesel7")
+            .map(|f| f["status"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    let without = audit(&[]);
+    let with = audit(&["--key-store", &k.store]);
+    if !without.is_empty() || with != ["pass"] {
+        return Err(Failed::from(format!(
+            "the store's selector is audited only with --key-store: without {without:?}, with {with:?}"
+        )));
+    }
+    let (c, o, e) = k.run(&["log", "--verify"]);
+    expect(c, 0, "log verify", &o, &e)
+}

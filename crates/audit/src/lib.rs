@@ -27,6 +27,9 @@ pub use report::{DomainReport, SCHEMA_VERSION, Summary};
 pub struct AuditOptions {
     /// DKIM selectors to check, in addition to discovered ones.
     pub selectors: Vec<String>,
+    /// DKIM selectors known for one domain only (lower-case domain without the trailing dot),
+    /// e.g. the published and delegated selectors of a key store.
+    pub domain_selectors: std::collections::BTreeMap<String, Vec<String>>,
     /// Addresses (user@domain) whose SMIMEA/OPENPGPKEY records are checked.
     pub addresses: Vec<String>,
     /// Skip network probes of mail servers: only DNS lookups are made.

@@ -72,6 +72,11 @@ pub struct AuditArgs {
     /// DKIM selector to check besides the discovered ones; repeatable.
     #[arg(long = "selector", value_name = "SEL")]
     pub selectors: Vec<String>,
+    /// Also check, for each audited domain, the selectors a `mailtrust keys` store knows:
+    /// its published, active and deactivated keys and its delegated selectors (Rec 4-10).
+    /// Needs no KEK: only public data is read.
+    #[arg(long, value_name = "PATH")]
+    pub key_store: Option<PathBuf>,
     /// Address whose SMIMEA and OPENPGPKEY records are checked; repeatable.
     #[arg(long = "address", value_name = "USER@DOMAIN")]
     pub addresses: Vec<String>,
@@ -410,6 +415,40 @@ pub enum KeysCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Track a selector delegated by CNAME to a third-party sender (SP 800-177 Rec 4-10): the
+    /// provider holds and rotates the key; we keep the selector from our own keys and check it.
+    Delegate {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        selector: String,
+        /// The name `<selector>._domainkey.<domain>` is a CNAME to.
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        /// Who the provider is.
+        #[arg(long, value_name = "NAME")]
+        provider: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Stop tracking a delegated selector (DOMAIN/SELECTOR).
+    Undelegate {
+        selector: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List delegated selectors; with --check, look each one up: the CNAME must still point to
+    /// its target and the provider's key must be usable and at least 2048-bit RSA or Ed25519.
+    ///
+    /// Exit status with --check: 0 all sound; 1 a problem; 3 a lookup got no answer.
+    Delegations {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        resolver: ResolverArgs,
     },
     /// Show one key: KEY is its id, or DOMAIN/SELECTOR.
     Show {

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod crypto;
+pub mod delegated;
 pub mod generate;
 pub mod model;
 pub mod opendkim;

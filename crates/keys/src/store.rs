@@ -134,6 +134,9 @@ pub enum StoreError {
          log is checkpointed again (SqliteKeyStore::erase_old_pages)"
     )]
     CheckpointBusy,
+    /// The selector is a delegated one, or one of our keys holds it.
+    #[error("the selector is taken: {0}")]
+    SelectorTaken(String),
     /// A restore would take keys back to an earlier state or lose them.
     #[error(
         "restoring would go back in time for {} key(s): {}; DNS would then be reconciled to the \
@@ -404,6 +407,22 @@ pub trait KeyStore {
     ) -> Result<(), StoreError>;
     /// DNS changes recorded but whose step was never committed.
     fn intents(&self) -> Result<Vec<DnsIntent>, StoreError>;
+    /// Records a selector delegated by CNAME to a third party (Rec 4-10), which we track but
+    /// do not rotate. Refused when one of our keys (not destroyed) has the selector.
+    fn delegate(
+        &mut self,
+        delegation: &delegation::Delegation,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
+    /// Stops tracking a delegated selector; false when there was none.
+    fn undelegate(
+        &mut self,
+        domain: &Domain,
+        selector: &Selector,
+        ctx: &AuditContext,
+    ) -> Result<bool, StoreError>;
+    /// Every delegated selector.
+    fn delegations(&self) -> Result<Vec<delegation::Delegation>, StoreError>;
     /// Forgets an intent (the change did not happen, or cannot be completed), with a log line.
     fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError>;
     /// Re-wraps every data key from `old` to `new` in one transaction; returns how many.
@@ -441,6 +460,15 @@ CREATE TABLE dns_intent (
     event TEXT NOT NULL,
     record TEXT NOT NULL,
     since INTEGER NOT NULL
+);
+-- Selectors delegated by CNAME to third-party senders (version 2; store/delegation.rs).
+CREATE TABLE delegation (
+    domain TEXT NOT NULL,
+    selector TEXT NOT NULL,
+    target TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (domain, selector)
 );
 ";
 
@@ -750,7 +778,7 @@ impl SqliteKeyStore {
         }
         Self::configure(&conn)?;
         if version == 1 {
-            // Version 2 only adds the intent table; the upgrade is one transaction.
+            // Version 2 only adds the intent and delegation tables; one transaction.
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch(INTENT_TABLE)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -864,6 +892,13 @@ impl KeyStore for SqliteKeyStore {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        if let Some(target) = delegation::find(&tx, &new.domain, &new.selector)? {
+            return Err(StoreError::SelectorTaken(format!(
+                "{}/{} is delegated to {target} (keys undelegate first)",
+                new.domain.as_str(),
+                new.selector.as_str()
+            )));
+        }
         if let Some((existing, state)) = existing {
             return Err(StoreError::DuplicateSelector {
                 domain: new.domain,
@@ -990,6 +1025,39 @@ impl KeyStore for SqliteKeyStore {
         append_audit(&tx, now, Some(id), &what, Some(state), Some(state), ctx)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn delegate(
+        &mut self,
+        d: &delegation::Delegation,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        delegation::add(&tx, now, d, ctx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn undelegate(
+        &mut self,
+        domain: &Domain,
+        selector: &Selector,
+        ctx: &AuditContext,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = delegation::remove(&tx, now, domain, selector, ctx)?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn delegations(&self) -> Result<Vec<delegation::Delegation>, StoreError> {
+        delegation::all(&self.conn)
     }
 
     fn intents(&self) -> Result<Vec<DnsIntent>, StoreError> {
@@ -1158,6 +1226,7 @@ impl KeyStore for SqliteKeyStore {
     }
 }
 
+pub mod delegation;
 pub mod restore;
 
 #[cfg(test)]

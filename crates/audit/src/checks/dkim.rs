@@ -86,13 +86,22 @@ fn looks_like_key(r: &[u8]) -> bool {
 }
 
 pub(crate) async fn run(a: &Auditor, domain: &str) -> Vec<Finding> {
-    let given: Vec<String> = a
+    let mut given: Vec<String> = a
         .options()
         .selectors
         .iter()
+        .chain(
+            a.options()
+                .domain_selectors
+                .get(domain)
+                .into_iter()
+                .flatten(),
+        )
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
+    let mut seen = std::collections::HashSet::new();
+    given.retain(|s| seen.insert(s.clone()));
     let base = a
         .lookup(&format!("_domainkey.{domain}"), QueryType::Txt)
         .await;

@@ -70,6 +70,10 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         let resolver = dns::resolver(&args.resolver).await?;
         let options = AuditOptions {
             selectors: args.selectors.clone(),
+            domain_selectors: match &args.key_store {
+                Some(p) => store_selectors(p)?,
+                None => Default::default(),
+            },
             addresses: args.addresses.clone(),
             dns_only: args.dns_only,
             mailhosts: args.probe.mailhosts.clone(),
@@ -323,6 +327,33 @@ fn probes(a: &crate::args::ProbeArgs) -> anyhow::Result<Probes> {
         prober: Prober::new(opts),
         roots: Arc::new(roots),
     })
+}
+
+/// The selectors a key store knows per domain: keys whose record is (or should be) in DNS, and
+/// delegated selectors.
+fn store_selectors(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    use mailtrust_keys::{KeyState, KeyStore};
+    let store = mailtrust_keys::SqliteKeyStore::open(path, Arc::new(mailtrust_keys::SystemClock))
+        .with_context(|| format!("cannot open the key store {}", path.display()))?;
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for k in store.keys()? {
+        if matches!(
+            k.state(),
+            KeyState::Published | KeyState::Active | KeyState::Deactivated
+        ) {
+            out.entry(k.domain.as_str().to_string())
+                .or_default()
+                .push(k.selector.as_str().to_string());
+        }
+    }
+    for d in store.delegations()? {
+        out.entry(d.domain.as_str().to_string())
+            .or_default()
+            .push(d.selector.as_str().to_string());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

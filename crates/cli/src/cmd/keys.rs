@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use mailtrust_keys::delegated::DelegationStatus;
 use mailtrust_keys::generate::{dkim_record_text, revoked_record_text, zone_file_entry};
 use mailtrust_keys::publish::{Publisher, Visibility, check_visible, publish};
 use mailtrust_keys::rotation::{Policy, Step, next_step};
+use mailtrust_keys::store::delegation::Delegation;
 use mailtrust_keys::{
     Algorithm, AuditContext, Clock, Domain, Event, KdfParams, Kek, KeyId, KeyRecord, KeyState,
     KeyStore, LogVerification, ManualClock, NewKey, Purpose, Selector, SqliteKeyStore, SystemClock,
@@ -87,6 +89,22 @@ fn open(args: &KeysArgs) -> anyhow::Result<SqliteKeyStore> {
 }
 
 /// A key by id, or the live (not destroyed) key of DOMAIN/SELECTOR.
+/// Opens the store, or creates it (and its directory) on first use; either way with the KEK
+/// checked.
+fn open_or_create(args: &KeysArgs) -> anyhow::Result<(SqliteKeyStore, Kek)> {
+    if args.store.exists() {
+        let s = open(args)?;
+        let k = kek(args, s.kdf_params()?)?;
+        s.verify_kek(&k)?;
+        return Ok((s, k));
+    }
+    if let Some(dir) = args.store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let k = kek(args, None)?;
+    Ok((SqliteKeyStore::create(&args.store, &k, clock(args))?, k))
+}
+
 fn find(store: &SqliteKeyStore, reference: &str) -> anyhow::Result<KeyRecord> {
     if let Ok(id) = KeyId::new(reference) {
         return Ok(store.key(&id)?);
@@ -262,19 +280,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             let alg = Algorithm::parse(algorithm, key.weak())?;
             let (domain, selector, purpose) = key.identity()?;
             let reason = &key.reason;
-            let (mut store, kek) = if args.store.exists() {
-                let s = open(&args)?;
-                let k = kek(&args, s.kdf_params()?)?;
-                s.verify_kek(&k)?;
-                (s, k)
-            } else {
-                if let Some(dir) = args.store.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("cannot create {}", dir.display()))?;
-                }
-                let k = kek(&args, None)?;
-                (SqliteKeyStore::create(&args.store, &k, clock(&args))?, k)
-            };
+            let (mut store, kek) = open_or_create(&args)?;
             let generated = generate(alg)?;
             let record = dkim_record_text(&generated.public);
             let created = store.create_key(
@@ -328,6 +334,126 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Delegate {
+            domain,
+            selector,
+            target,
+            provider,
+            reason,
+        } => {
+            let mut store = if args.store.exists() {
+                open(&args)?
+            } else {
+                open_or_create(&args)?.0
+            };
+            let d = Delegation {
+                domain: Domain::new(domain)?,
+                selector: Selector::new(selector)?,
+                target: target.trim_end_matches('.').to_ascii_lowercase() + ".",
+                provider: provider.clone(),
+                since: clock(&args).now(),
+            };
+            match store.delegate(&d, &ctx("delegate", reason.as_deref())) {
+                Ok(()) => {}
+                Err(e @ mailtrust_keys::StoreError::SelectorTaken(_)) => {
+                    eprintln!("mailtrust: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            println!(
+                "{}/{} is delegated to {} ({}); publish: {} CNAME {}",
+                d.domain.as_str(),
+                d.selector.as_str(),
+                d.target,
+                d.provider,
+                d.selector.record_name(&d.domain)?,
+                d.target
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Undelegate { selector, reason } => {
+            let mut store = open(&args)?;
+            let Some((d, s)) = selector.split_once('/') else {
+                bail!("give the delegated selector as DOMAIN/SELECTOR");
+            };
+            let (d, s) = (Domain::new(d)?, Selector::new(s)?);
+            if store.undelegate(&d, &s, &ctx("undelegate", reason.as_deref()))? {
+                println!(
+                    "{selector} is no longer tracked; remove its CNAME when the provider stops sending"
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("mailtrust: {selector} is not a delegated selector");
+                Ok(ExitCode::from(1))
+            }
+        }
+        KeysCommand::Delegations {
+            json,
+            check,
+            resolver,
+        } => {
+            let store = open(&args)?;
+            let all = store.delegations()?;
+            let checked = if *check {
+                check_delegations(&all, resolver)?
+            } else {
+                Vec::new()
+            };
+            if *json {
+                let v: Vec<_> = all
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        json!({
+                            "domain": d.domain.as_str(),
+                            "selector": d.selector.as_str(),
+                            "target": d.target,
+                            "provider": d.provider,
+                            "since": mailtrust_dns::format_utc(d.since.0),
+                            "check": checked.get(i),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (i, d) in all.iter().enumerate() {
+                    let status = match checked.get(i) {
+                        None => String::new(),
+                        Some(DelegationStatus::Ok { key, dnssec }) => {
+                            format!("  ok ({key}, DNSSEC {dnssec})")
+                        }
+                        Some(DelegationStatus::Problem { detail }) => {
+                            format!("  PROBLEM: {detail}")
+                        }
+                        Some(DelegationStatus::Unreachable { detail }) => {
+                            format!("  could not check: {detail}")
+                        }
+                    };
+                    println!(
+                        "{:<32} -> {} ({}){status}",
+                        format!("{}/{}", d.domain.as_str(), d.selector.as_str()),
+                        d.target,
+                        d.provider
+                    );
+                }
+            }
+            Ok(
+                if checked
+                    .iter()
+                    .any(|c| matches!(c, DelegationStatus::Problem { .. }))
+                {
+                    ExitCode::from(1)
+                } else if checked
+                    .iter()
+                    .any(|c| matches!(c, DelegationStatus::Unreachable { .. }))
+                {
+                    ExitCode::from(3)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
         KeysCommand::Show { key, json } => {
             let store = open(&args)?;
@@ -669,6 +795,25 @@ fn run_due(
     reconcile(&mut store, to, resolver_args)?;
     // Also repairs an export a killed run left behind the store.
     hooks.export(args, &mut store)?;
+    let delegations = store.delegations()?;
+    for (d, c) in delegations
+        .iter()
+        .zip(check_delegations(&delegations, resolver_args)?)
+    {
+        match c {
+            DelegationStatus::Ok { .. } => {}
+            DelegationStatus::Problem { detail } => eprintln!(
+                "keys run: warning: delegated selector {}/{}: {detail}",
+                d.domain.as_str(),
+                d.selector.as_str()
+            ),
+            DelegationStatus::Unreachable { detail } => eprintln!(
+                "keys run: delegated selector {}/{} not checked: {detail}",
+                d.domain.as_str(),
+                d.selector.as_str()
+            ),
+        }
+    }
     let mut done = 0usize;
     let reload = |store: &mut SqliteKeyStore, what: &str| -> anyhow::Result<()> {
         hooks.export(args, store)?;
@@ -785,6 +930,24 @@ fn run_due(
         }
     }
     bail!("keys run: more than 1000 steps due at once; the store looks damaged")
+}
+
+/// Looks every delegated selector up (concurrently; one resolver).
+fn check_delegations(
+    all: &[Delegation],
+    resolver_args: &crate::args::ResolverArgs,
+) -> anyhow::Result<Vec<DelegationStatus>> {
+    if all.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rt = super::dns::runtime()?;
+    rt.block_on(async {
+        let r = super::dns::resolver(resolver_args).await?;
+        Ok(futures_util::future::join_all(
+            all.iter().map(|d| mailtrust_keys::delegated::check(&r, d)),
+        )
+        .await)
+    })
 }
 
 /// What `keys run` does after a key starts or stops signing.

@@ -627,7 +627,7 @@ mod intent_tests {
         let f = fixture();
         f.store
             .conn
-            .execute_batch("DROP TABLE dns_intent; PRAGMA user_version = 1;")
+            .execute_batch("DROP TABLE dns_intent; DROP TABLE delegation; PRAGMA user_version = 1;")
             .unwrap();
         drop(f.store);
         let clock: Arc<dyn Clock> = f.clock.clone();
@@ -638,5 +638,81 @@ mod intent_tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+}
+
+mod delegation_tests {
+    use super::*;
+    use crate::store::delegation::Delegation;
+
+    fn delegation(selector: &str) -> Delegation {
+        Delegation {
+            domain: Domain::new("example.com").unwrap(),
+            selector: Selector::new(selector).unwrap(),
+            target: format!("{selector}.dkim.provider.example."),
+            provider: "newsletter provider".into(),
+            since: T0,
+        }
+    }
+
+    #[test]
+    fn a_delegated_selector_and_our_keys_never_share_a_name() {
+        let mut f = fixture();
+        let (ours, _) = add(&mut f, "s1", Algorithm::Ed25519);
+        let err = f
+            .store
+            .delegate(&delegation("s1"), &ctx("delegate"))
+            .unwrap_err();
+        assert!(err.to_string().contains(ours.id.as_str()), "{err}");
+        f.store
+            .delegate(&delegation("news"), &ctx("delegate"))
+            .unwrap();
+        assert!(
+            f.store
+                .delegate(&delegation("news"), &ctx("delegate"))
+                .is_err()
+        );
+        let key = generate(Algorithm::Ed25519).unwrap();
+        let err = f
+            .store
+            .create_key(
+                &f.kek,
+                new_key("news", &key),
+                &key.private_pkcs8,
+                &ctx("generate"),
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::SelectorTaken(_)), "{err}");
+        let all = f.store.delegations().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].target, "news.dkim.provider.example.");
+        let (d, s) = (
+            Domain::new("example.com").unwrap(),
+            Selector::new("news").unwrap(),
+        );
+        assert!(f.store.undelegate(&d, &s, &ctx("undelegate")).unwrap());
+        assert!(!f.store.undelegate(&d, &s, &ctx("undelegate")).unwrap());
+        assert!(f.store.delegations().unwrap().is_empty());
+        let log: Vec<String> = f
+            .store
+            .audit_log()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(
+            log.iter().filter(|e| *e == "delegate").count(),
+            1,
+            "{log:?}"
+        );
+        assert_eq!(
+            log.iter().filter(|e| *e == "undelegate").count(),
+            1,
+            "{log:?}"
+        );
+        assert!(matches!(
+            f.store.verify_log().unwrap(),
+            LogVerification::Intact { .. }
+        ));
     }
 }
