@@ -17,6 +17,8 @@ use serde_json::Value;
 mod audit;
 #[path = "lab/keys.rs"]
 mod keys;
+#[path = "lab/opendkim.rs"]
+mod opendkim;
 #[path = "lab/transport.rs"]
 mod transport;
 #[path = "lab/update.rs"]
@@ -866,6 +868,7 @@ fn main() -> std::process::ExitCode {
         keys::refused_update_and_unsigned_zone,
         keys::rotation_survives_a_kill_between_any_two_steps,
         keys::delegated_selectors_are_tracked_and_the_audit_sees_store_selectors,
+        opendkim::opendkim_signs_with_exported_keys_and_mailtrust_verifies,
     ];
     // Listing tests must not start servers.
     if args.list {

@@ -8,17 +8,17 @@ use super::{Lab, in_lab};
 
 const DAY: i64 = 86_400;
 
-struct Keys<'a> {
+pub(super) struct Keys<'a> {
     lab: &'a Lab,
-    store: String,
+    pub(super) store: String,
     kek: String,
-    resolver: String,
-    anchor: String,
+    pub(super) resolver: String,
+    pub(super) anchor: String,
     _dir: tempfile::TempDir,
 }
 
 impl<'a> Keys<'a> {
-    fn new(lab: &'a Lab) -> Result<Self, Failed> {
+    pub(super) fn new(lab: &'a Lab) -> Result<Self, Failed> {
         let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
         let kek = dir.path().join("kek");
         let mut bytes = [0u8; 32];
@@ -38,7 +38,7 @@ impl<'a> Keys<'a> {
     }
 
     /// Runs `mailtrust keys ARGS` in the lab: (exit code, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
+    pub(super) fn run(&self, args: &[&str]) -> (i32, String, String) {
         self.run_env(args, &[])
     }
 
@@ -65,12 +65,17 @@ impl<'a> Keys<'a> {
     }
 
     /// `keys publish KEY` by RFC 2136 to `primary` with the TSIG `key`.
-    fn publish(&self, reference: &str, primary: &str, key: &str) -> (i32, String, String) {
+    pub(super) fn publish(
+        &self,
+        reference: &str,
+        primary: &str,
+        key: &str,
+    ) -> (i32, String, String) {
         self.run(&["publish", reference, "--server", primary, "--tsig", key])
     }
 
     /// `keys activate KEY` through the lab's resolver, with `extra` arguments.
-    fn activate(&self, reference: &str, extra: &[&str]) -> (i32, String, String) {
+    pub(super) fn activate(&self, reference: &str, extra: &[&str]) -> (i32, String, String) {
         let mut args = vec![
             "activate",
             reference,
@@ -91,7 +96,7 @@ impl<'a> Keys<'a> {
     }
 }
 
-fn expect(code: i32, want: i32, what: &str, out: &str, err: &str) -> Result<(), Failed> {
+pub(super) fn expect(code: i32, want: i32, what: &str, out: &str, err: &str) -> Result<(), Failed> {
     if code == want {
         Ok(())
     } else {

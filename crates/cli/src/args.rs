@@ -379,6 +379,10 @@ pub struct OpenDkimArgs {
     /// Only the keys of this domain.
     #[arg(long = "for-domain", value_name = "DOMAIN", requires = "opendkim")]
     pub for_domain: Option<String>,
+    /// Give the key files to this user (and its group), e.g. `opendkim`, which reads keys after
+    /// dropping root: a name from /etc/passwd, or UID[:GID].
+    #[arg(long = "opendkim-owner", value_name = "USER", requires = "opendkim")]
+    pub owner: Option<String>,
 }
 
 /// What a new key (generated or imported) is for.

@@ -1,17 +1,21 @@
-//! Export for sites that still sign with OpenDKIM: a KeyTable, a SigningTable and one private
+//! Export for sites that still sign with OpenDKIM: a KeyTable, SigningTables and one private
 //! key file per key, in the layout `opendkim.conf(5)` documents.
 //!
 //! ```text
-//! DIR/KeyTable        <selector>._domainkey.<domain> <domain>:<selector>:DIR/keys/<domain>/<selector>.private
-//! DIR/SigningTable    *@<domain> <selector>._domainkey.<domain>     (use it as refile:DIR/SigningTable)
-//! DIR/keys/<domain>/<selector>.private   PKCS#8 PEM, mode 0600
+//! DIR/KeyTable              SEL._domainkey.DOMAIN DOMAIN:SEL:DIR/keys/DOMAIN/SEL.private
+//! DIR/SigningTable          *@DOMAIN SEL._domainkey.DOMAIN     RSA keys   (refile:)
+//! DIR/SigningTable.ed25519  *@DOMAIN SEL._domainkey.DOMAIN     Ed25519 keys (refile:)
+//! DIR/keys/DOMAIN/SEL.private   PKCS#8 PEM, mode 0600
 //! ```
 //!
-//! With an RSA and an Ed25519 key active for one domain, both lines are written and OpenDKIM
-//! signs twice when `MultipleSignatures yes` is set. Every file is written to a temporary name
-//! and renamed, so OpenDKIM never reads half a table; the key files of keys that are no longer
-//! exported (deactivated, destroyed) are deleted, using a manifest of what the previous export
-//! wrote so that files we did not write are never touched.
+//! Two signing tables because OpenDKIM 2.11 has one `SignatureAlgorithm` per instance: an
+//! instance set to rsa-sha256 fails every message (451) when it meets an Ed25519 key, and one
+//! set to ed25519-sha256 labels RSA signatures wrongly. Dual signing (RFC 8463; Gmail verifies
+//! only RSA) therefore takes two OpenDKIM instances sharing the KeyTable; a site that runs one
+//! keeps signing with RSA. Every file is written to a temporary name and renamed, so OpenDKIM
+//! never reads half a table; the key files of keys that are no longer exported (deactivated,
+//! destroyed) are deleted, using a manifest of what the previous export wrote so that files we
+//! did not write are never touched.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -42,6 +46,8 @@ pub enum OpenDkimError {
 
 /// One key to export.
 pub struct OpenDkimKey {
+    /// Ed25519 (goes to `SigningTable.ed25519`) rather than RSA.
+    pub ed25519: bool,
     /// The signing domain (`d=`).
     pub domain: String,
     /// The selector (`s=`).
@@ -75,8 +81,13 @@ fn safe(name: &str) -> Result<&str, OpenDkimError> {
     Ok(name)
 }
 
-/// Writes `content` to `path` through a temporary file and a rename, with `mode`.
-fn replace_file(path: &Path, content: &[u8], mode: u32) -> Result<(), OpenDkimError> {
+/// Writes `content` to `path` through a temporary file and a rename, with `mode` and owner.
+fn replace_file(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<(), OpenDkimError> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
@@ -87,20 +98,36 @@ fn replace_file(path: &Path, content: &[u8], mode: u32) -> Result<(), OpenDkimEr
         .map_err(io(&tmp))?;
     f.write_all(content).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
+    chown(&tmp, owner)?;
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// Writes the tables and key files for `keys` into `dir` (created if needed).
-pub fn write(dir: &Path, keys: &[OpenDkimKey]) -> Result<OpenDkimExport, OpenDkimError> {
+/// Sets the owner of `path` (OpenDKIM reads its keys after dropping root, as user opendkim).
+fn chown(path: &Path, owner: Option<(u32, u32)>) -> Result<(), OpenDkimError> {
+    match owner {
+        Some((uid, gid)) => std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(io(path)),
+        None => Ok(()),
+    }
+}
+
+/// Writes the tables and key files for `keys` into `dir` (created if needed); key files and
+/// their directories are given to `owner` (uid, gid) when set.
+pub fn write(
+    dir: &Path,
+    keys: &[OpenDkimKey],
+    owner: Option<(u32, u32)>,
+) -> Result<OpenDkimExport, OpenDkimError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let key_root = dir.join("keys");
     std::fs::create_dir_all(&key_root).map_err(io(&key_root))?;
     std::fs::set_permissions(&key_root, std::fs::Permissions::from_mode(0o700))
         .map_err(io(&key_root))?;
+    chown(&key_root, owner)?;
     let mut out = OpenDkimExport::default();
     let mut key_table =
         String::from("# Written by `mailtrust keys export --opendkim`; do not edit.\n");
     let mut signing_table = key_table.clone();
+    let mut signing_table_ed = key_table.clone();
     let mut now: BTreeSet<String> = BTreeSet::new();
     for k in keys {
         let domain = safe(&k.domain)?;
@@ -109,24 +136,41 @@ pub fn write(dir: &Path, keys: &[OpenDkimKey]) -> Result<OpenDkimExport, OpenDki
         std::fs::create_dir_all(&ddir).map_err(io(&ddir))?;
         std::fs::set_permissions(&ddir, std::fs::Permissions::from_mode(0o700))
             .map_err(io(&ddir))?;
+        chown(&ddir, owner)?;
         let file = ddir.join(format!("{selector}.private"));
-        replace_file(&file, k.pem.as_bytes(), 0o600)?;
+        replace_file(&file, k.pem.as_bytes(), 0o600, owner)?;
         let abs = std::path::absolute(&file).map_err(io(&file))?;
         let name = format!("{selector}._domainkey.{domain}");
         key_table.push_str(&format!("{name} {domain}:{selector}:{}\n", abs.display()));
-        signing_table.push_str(&format!("*@{domain} {name}\n"));
+        let table = if k.ed25519 {
+            &mut signing_table_ed
+        } else {
+            &mut signing_table
+        };
+        table.push_str(&format!("*@{domain} {name}\n"));
         now.insert(format!("keys/{domain}/{selector}.private"));
         out.written.push(abs);
     }
     let old_table = std::fs::read_to_string(dir.join("KeyTable")).unwrap_or_default();
     out.changed = old_table != key_table;
     // Tables first, then the deletions: OpenDKIM must never be pointed at a file that is gone.
-    replace_file(&dir.join("KeyTable"), key_table.as_bytes(), 0o644)?;
-    replace_file(&dir.join("SigningTable"), signing_table.as_bytes(), 0o644)?;
+    replace_file(&dir.join("KeyTable"), key_table.as_bytes(), 0o644, None)?;
+    replace_file(
+        &dir.join("SigningTable"),
+        signing_table.as_bytes(),
+        0o644,
+        None,
+    )?;
+    replace_file(
+        &dir.join("SigningTable.ed25519"),
+        signing_table_ed.as_bytes(),
+        0o644,
+        None,
+    )?;
     let manifest_path = dir.join(MANIFEST);
     let before = std::fs::read_to_string(&manifest_path).unwrap_or_default();
     let manifest: String = now.iter().map(|p| format!("{p}\n")).collect();
-    replace_file(&manifest_path, manifest.as_bytes(), 0o600)?;
+    replace_file(&manifest_path, manifest.as_bytes(), 0o600, None)?;
     for rel in before
         .lines()
         .filter(|l| !l.is_empty() && !now.contains(*l))
@@ -152,6 +196,7 @@ mod tests {
 
     fn key(domain: &str, selector: &str) -> OpenDkimKey {
         OpenDkimKey {
+            ed25519: selector.starts_with("ed"),
             domain: domain.into(),
             selector: selector.into(),
             pem: Zeroizing::new(format!("PEM of {selector}\n")),
@@ -168,6 +213,7 @@ mod tests {
                 key("example.test", "rsa2026"),
                 key("example.test", "ed2026"),
             ],
+            None,
         )
         .unwrap();
         assert_eq!(first.written.len(), 2);
@@ -178,6 +224,7 @@ mod tests {
                 key("example.test", "rsa2026"),
                 key("example.test", "ed2026"),
             ],
+            None,
         )
         .unwrap();
         assert!(!again.changed && again.removed.is_empty());
@@ -193,9 +240,15 @@ mod tests {
             "{st}"
         );
         assert!(
+            !st.contains("ed2026"),
+            "one OpenDKIM signs one algorithm: {st}"
+        );
+        let st = std::fs::read_to_string(d.join("SigningTable.ed25519")).unwrap();
+        assert!(
             st.contains("*@example.test ed2026._domainkey.example.test\n"),
             "{st}"
         );
+        assert!(!st.contains("rsa2026"), "{st}");
         let f = d.join("keys/example.test/rsa2026.private");
         assert_eq!(
             std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
@@ -211,7 +264,7 @@ mod tests {
         );
         // Someone else's file in the tree is left alone.
         std::fs::write(d.join("keys/example.test/theirs.private"), "x").unwrap();
-        let second = write(&d, &[key("example.test", "ed2026")]).unwrap();
+        let second = write(&d, &[key("example.test", "ed2026")], None).unwrap();
         assert_eq!(second.removed, vec![f.clone()]);
         assert!(second.changed);
         assert!(!f.exists());
@@ -231,7 +284,7 @@ mod tests {
     fn hostile_names_and_manifest_entries_are_refused_or_ignored() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            write(dir.path(), &[key("../etc", "x")]),
+            write(dir.path(), &[key("../etc", "x")], None),
             Err(OpenDkimError::BadName(_))
         ));
         let outside = dir.path().join("precious");
@@ -239,7 +292,7 @@ mod tests {
         let d = dir.path().join("od");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(MANIFEST), "../precious\nkeys/../../precious\n").unwrap();
-        write(&d, &[]).unwrap();
+        write(&d, &[], None).unwrap();
         assert!(outside.exists());
     }
 }

@@ -1014,12 +1014,14 @@ fn export_opendkim(
     for k in &chosen {
         let der = store.private_key(&kek, &k.id)?;
         keys.push(mailtrust_keys::opendkim::OpenDkimKey {
+            ed25519: k.algorithm() == Algorithm::Ed25519,
             domain: k.domain.as_str().to_string(),
             selector: k.selector.as_str().to_string(),
             pem: mailtrust_keys::pem::private_key_pem(&der),
         });
     }
-    let done = mailtrust_keys::opendkim::write(dir, &keys)?;
+    let owner = which.owner.as_deref().map(owner_ids).transpose()?;
+    let done = mailtrust_keys::opendkim::write(dir, &keys, owner)?;
     if done.changed {
         for k in &chosen {
             store.note(
@@ -1043,6 +1045,30 @@ fn export_opendkim(
         },
         if done.changed { "" } else { " (unchanged)" }
     ))
+}
+
+/// UID and GID for `--opendkim-owner`: `UID[:GID]`, or a name looked up in /etc/passwd. Read by
+/// hand because the standard library has no getpwnam and the crates that do are unsafe FFI for
+/// one lookup; users only known to NSS (LDAP) can be given by number.
+fn owner_ids(spec: &str) -> anyhow::Result<(u32, u32)> {
+    if let Some((u, g)) = spec.split_once(':')
+        && let (Ok(u), Ok(g)) = (u.parse(), g.parse())
+    {
+        return Ok((u, g));
+    }
+    if let Ok(u) = spec.parse::<u32>() {
+        return Ok((u, u));
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4 && f[0] == spec).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+        })
+        .flatten()
+        .next()
+        .with_context(|| format!("no user {spec:?} in /etc/passwd (give UID:GID)"))
 }
 
 /// Writes a secret to a new file readable by its owner only.
