@@ -254,3 +254,88 @@ fn keys_export_import_kek_and_bad_input() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("intact"), "{out}");
 }
+
+#[test]
+fn keys_backup_and_restore_never_undo_history_silently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let kek = d.join("kek");
+    std::fs::write(&kek, [9u8; 32]).expect("kek");
+    let other_kek = d.join("other");
+    std::fs::write(&other_kek, [8u8; 32]).expect("kek");
+    let store = d.join("keys.db");
+    let backup = d.join("backup.db");
+    let (s, k, b) = (
+        store.to_string_lossy().to_string(),
+        kek.to_string_lossy().to_string(),
+        backup.to_string_lossy().to_string(),
+    );
+    let keys = |kek: &str, args: &[&str]| {
+        let mut all = vec!["keys", "--store", &s, "--kek-file", kek];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let generate = |sel: &str| {
+        let (code, out, err) = keys(
+            &k,
+            &[
+                "generate",
+                "--domain",
+                "example.org",
+                "--selector",
+                sel,
+                "--algorithm",
+                "ed25519",
+            ],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+    };
+    generate("r1");
+    let (code, _, err) = keys(&k, &["backup", &b]);
+    assert_eq!(code, 0, "{err}");
+    generate("r2");
+    // The backup lacks r2: refused, and the store still has both keys.
+    let (code, _, err) = keys(&k, &["restore", &b]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("example.org/r2") && err.contains("--allow-regression"),
+        "{err}"
+    );
+    let (_, out, _) = keys(&k, &["list"]);
+    assert!(out.contains("example.org/r2"), "{out}");
+    // A KEK that does not open the backup: refused.
+    let (code, _, err) = keys(
+        &other_kek.to_string_lossy(),
+        &["restore", &b, "--allow-regression"],
+    );
+    assert_eq!(code, 2, "{err}");
+    let (code, out, err) = keys(&k, &["restore", &b, "--allow-regression"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("before-restore"), "{out}");
+    let (_, out, _) = keys(&k, &["list"]);
+    assert!(
+        out.contains("example.org/r1") && !out.contains("example.org/r2"),
+        "{out}"
+    );
+    let (code, out, err) = keys(&k, &["log", "--verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn dkim_verify_of_a_message_without_signatures_needs_no_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let msg = dir.path().join("m.eml");
+    std::fs::write(&msg, "From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n").expect("msg");
+    let (code, out, err) = run(&[
+        "dkim",
+        "verify",
+        &msg.to_string_lossy(),
+        "--resolver",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("no DKIM-Signature"), "{out}");
+    let (code, _, err) = run(&["dkim", "verify", "/nonexistent/message"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot open /nonexistent/message"), "{err}");
+}
