@@ -158,31 +158,44 @@ impl DkimVerifier {
     /// A message without signatures gives an empty report.
     pub async fn verify(&self, raw: &[u8]) -> Result<DkimReport, AuthError> {
         let message = AuthenticatedMessage::parse(raw).ok_or(AuthError::Unparseable)?;
-        let mut names: Vec<String> = Vec::new();
-        for h in message.dkim_signatures() {
-            let name = h.header.domain_key().to_fqdn().into_owned();
-            if !names.contains(&name) && names.len() < MAX_KEY_LOOKUPS {
-                names.push(name);
-            }
-        }
+        let (names, extra) = key_names(&message);
         let lookups = names.iter().map(|n| self.fetch(n));
-        let fetched: Vec<(String, Fetched)> = futures_util::future::join_all(lookups)
+        let mut fetched: Vec<(String, Fetched)> = futures_util::future::join_all(lookups)
             .await
             .into_iter()
             .collect();
+        fetched.extend(extra.into_iter().map(|n| {
+            let e = temp(format!(
+                "not looked up: the message needs more than {MAX_KEY_LOOKUPS} key records"
+            ));
+            (n, Fetched::error(e, None))
+        }));
         Ok(judge(&self.authenticator, &message, fetched).await)
     }
 
     async fn fetch(&self, name: &str) -> (String, Fetched) {
         let fetched = match Resolver::parse_name(name) {
             Ok(n) => to_txt_record(&self.resolver.lookup(&n, QueryType::Txt).await),
-            Err(e) => Fetched::error(
-                mail_auth::Error::Dns(DnsError::Resolver(format!("invalid key name: {e}"))),
-                None,
-            ),
+            // A name that can never resolve: permanent, not temporary.
+            Err(e) => Fetched::error(mail_auth::Error::Io(format!("invalid key name: {e}")), None),
         };
         (name.to_string(), fetched)
     }
+}
+
+/// The key records a message's signatures need: those to look up, and those beyond
+/// [`MAX_KEY_LOOKUPS`]. Every name goes into the cache either way, so `mail-auth` never falls
+/// back to its own (non-validating, unbounded) lookups: the extra ones get a temporary error.
+fn key_names(message: &AuthenticatedMessage<'_>) -> (Vec<String>, Vec<String>) {
+    let mut names: Vec<String> = Vec::new();
+    for h in message.dkim_signatures() {
+        let name = h.header.domain_key().to_fqdn().into_owned();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let extra = names.split_off(names.len().min(MAX_KEY_LOOKUPS));
+    (names, extra)
 }
 
 /// Lets `mail-auth` verify `message` with the key records already fetched, and applies RFC 8301.
@@ -241,12 +254,17 @@ struct Fetched {
     expires: Instant,
 }
 
+/// How long a prefetched entry stays in the cache. The cache lives for one message, so the
+/// record's TTL does not matter; what matters is that no entry expires (a TTL of 0 would) and
+/// lets `mail-auth` look the key up again on its own, without validation.
+const CACHE_LIFETIME: Duration = Duration::from_secs(3600);
+
 impl Fetched {
     fn error(e: mail_auth::Error, info: Option<KeyInfo>) -> Self {
         Self {
             record: TxtRecord::Error(e),
             info,
-            expires: Instant::now() + Duration::from_secs(60),
+            expires: Instant::now() + CACHE_LIFETIME,
         }
     }
 }
@@ -286,11 +304,10 @@ fn to_txt_record(answer: &Answer) -> Fetched {
                     },
                 )
             });
-            let ttl = answer.records.iter().map(|r| r.ttl).min().unwrap_or(60);
             Fetched {
                 record: DomainKey::parse_records(&records).into(),
                 info,
-                expires: Instant::now() + Duration::from_secs(u64::from(ttl.min(3600))),
+                expires: Instant::now() + CACHE_LIFETIME,
             }
         }
         Outcome::NxDomain => Fetched::error(

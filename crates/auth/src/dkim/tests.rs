@@ -209,6 +209,14 @@ async fn missing_key_is_permerror_but_timeout_and_bogus_are_temperror() {
     );
     let ed = report.find("example.test", "ed1").unwrap();
     assert_eq!(ed.verdict, Verdict::TempError, "{ed:?}");
+    // Our answer, not a cache miss that mail-auth's fallback resolver turned into an error.
+    assert!(
+        ed.reason
+            .as_deref()
+            .unwrap()
+            .contains("no answer for the key record"),
+        "{ed:?}"
+    );
     let report = run(
         &k.signed,
         &[
@@ -225,10 +233,32 @@ async fn missing_key_is_permerror_but_timeout_and_bogus_are_temperror() {
     let rsa = report.find("example.test", "rsa1").unwrap();
     assert_eq!(rsa.verdict, Verdict::TempError, "{rsa:?}");
     assert!(rsa.reason.as_deref().unwrap().contains("DNSSEC"), "{rsa:?}");
-    assert_eq!(
-        report.find("example.test", "ed1").unwrap().verdict,
-        Verdict::TempError
+    let ed = report.find("example.test", "ed1").unwrap();
+    assert_eq!(ed.verdict, Verdict::TempError);
+    assert!(
+        ed.reason
+            .as_deref()
+            .unwrap()
+            .contains("no answer for the key record"),
+        "{ed:?}"
     );
+}
+
+#[tokio::test]
+async fn a_key_with_ttl_zero_is_still_ours_and_verifies() {
+    let k = sign_both();
+    let mut a = answer(
+        RSA_NAME,
+        Outcome::Records,
+        DnssecStatus::Secure,
+        Some(&k.rsa_record),
+    );
+    a.records[0].ttl = 0;
+    let report = run(&k.signed, &[a]).await;
+    let rsa = report.find("example.test", "rsa1").unwrap();
+    // A cache miss would have gone to the closed port and come back as a temporary error.
+    assert_eq!(rsa.verdict, Verdict::Pass, "{rsa:?}");
+    assert_eq!(rsa.key.as_ref().unwrap().dnssec, "secure");
 }
 
 #[tokio::test]
@@ -281,4 +311,29 @@ fn unparseable_input_is_an_error_not_a_panic() {
         // mail-auth accepts some garbage as a header-less message; either way, no panic.
         let _ = AuthenticatedMessage::parse(raw);
     }
+}
+
+#[test]
+fn key_lookups_are_bounded_per_message() {
+    let k = sign_both();
+    // 20 more signatures, each naming its own selector, before the two real ones.
+    // The first DKIM-Signature field, folded lines included.
+    let mut lines = k.signed.split("\r\n");
+    let mut first = lines.next().unwrap().to_string();
+    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        first.push_str("\r\n");
+        first.push_str(l);
+    }
+    assert!(first.contains("s=rsa1"), "{first}");
+    let mut raw = String::new();
+    for i in 0..20 {
+        raw.push_str(&first.replace("s=rsa1", &format!("s=x{i}")));
+        raw.push_str("\r\n");
+    }
+    raw.push_str(&k.signed);
+    let message = AuthenticatedMessage::parse(raw.as_bytes()).unwrap();
+    let (lookups, extra) = key_names(&message);
+    assert_eq!(lookups.len(), MAX_KEY_LOOKUPS);
+    assert_eq!(lookups.len() + extra.len(), 22, "{lookups:?} {extra:?}");
+    assert!(extra.iter().all(|n| !lookups.contains(n)));
 }
