@@ -252,8 +252,12 @@ pub fn opendkim_signs_with_exported_keys_and_mailtrust_verifies(lab: &Lab) -> Re
     expect(c, 0, "export again", &o, &e)?;
     let key_table = std::fs::read_to_string(export.join("KeyTable")).map_err(fail)?;
     if key_table.contains("odrsa1")
-        || export.join("keys/signed.test/odrsa1.private").exists()
-        || !export.join("keys/signed.test/oded1.private").exists()
+        || export
+            .join("mailtrust-keys/signed.test/odrsa1.private")
+            .exists()
+        || !export
+            .join("mailtrust-keys/signed.test/oded1.private")
+            .exists()
         || !o.contains("1 old key file(s) removed")
     {
         return Err(fail(format!(

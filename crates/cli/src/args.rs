@@ -383,6 +383,10 @@ pub struct OpenDkimArgs {
     /// dropping root: a name from /etc/passwd, or UID[:GID].
     #[arg(long = "opendkim-owner", value_name = "USER", requires = "opendkim")]
     pub owner: Option<String>,
+    /// Allow an export with no key at all (otherwise refused when the previous one had keys:
+    /// a mistyped filter must not stop all signing).
+    #[arg(long = "opendkim-allow-empty", requires = "opendkim")]
+    pub allow_empty: bool,
 }
 
 /// What a new key (generated or imported) is for.

@@ -2,10 +2,10 @@
 //! key file per key, in the layout `opendkim.conf(5)` documents.
 //!
 //! ```text
-//! DIR/KeyTable              SEL._domainkey.DOMAIN DOMAIN:SEL:DIR/keys/DOMAIN/SEL.private
+//! DIR/KeyTable              SEL._domainkey.DOMAIN DOMAIN:SEL:DIR/mailtrust-keys/DOMAIN/SEL.private
 //! DIR/SigningTable          *@DOMAIN SEL._domainkey.DOMAIN     RSA keys   (refile:)
 //! DIR/SigningTable.ed25519  *@DOMAIN SEL._domainkey.DOMAIN     Ed25519 keys (refile:)
-//! DIR/keys/DOMAIN/SEL.private   PKCS#8 PEM, mode 0600
+//! DIR/mailtrust-keys/DOMAIN/SEL.private   PKCS#8 PEM, mode 0600
 //! ```
 //!
 //! Two signing tables because OpenDKIM 2.11 has one `SignatureAlgorithm` per instance: an
@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -39,9 +39,20 @@ pub enum OpenDkimError {
         source: std::io::Error,
     },
     /// A domain or selector that cannot be used as a file name (defence in depth: the store
-    /// validates both).
-    #[error("{0:?} cannot be used in a file name")]
+    /// validates both), or an export directory whose path OpenDKIM's tables cannot carry.
+    #[error("{0:?} cannot be used in a file name or an OpenDKIM table (no spaces, `:` or `#`)")]
     BadName(String),
+    /// A key directory that is a symlink, not a directory, or writable by others.
+    #[error(
+        "{0} is not a directory only its owner can write to (a symlink?); not writing keys there"
+    )]
+    UnsafeDirectory(PathBuf),
+    /// The export would remove every key.
+    #[error(
+        "no key matches, and the previous export holds {0} key file(s): exporting nothing would \
+         stop all signing; check --for-mta/--for-domain, or give --opendkim-allow-empty"
+    )]
+    WouldEmpty(usize),
 }
 
 /// One key to export.
@@ -110,83 +121,141 @@ fn chown(path: &Path, owner: Option<(u32, u32)>) -> Result<(), OpenDkimError> {
     }
 }
 
-/// Writes the tables and key files for `keys` into `dir` (created if needed); key files and
-/// their directories are given to `owner` (uid, gid) when set.
+/// The directory, inside the export directory, that holds the key files. Not `keys`, which
+/// Debian's OpenDKIM package already uses under /etc/opendkim: we only touch what we create.
+const KEY_DIR: &str = "mailtrust-keys";
+
+/// Makes sure `path` is a directory we may write keys into: created with `mode` if missing; if
+/// present, a real directory (not a symlink, which could point anywhere) that no group or other
+/// user can write to. An existing directory's mode is left alone.
+fn key_directory(path: &Path, mode: u32) -> Result<(), OpenDkimError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(md) => {
+            if !md.file_type().is_dir() || md.permissions().mode() & 0o022 != 0 {
+                return Err(OpenDkimError::UnsafeDirectory(path.to_path_buf()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .mode(mode)
+                .create(path)
+                .map_err(io(path))?;
+            // The umask may have taken bits away; set exactly what was asked.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))
+        }
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+fn manifest_text(entries: &BTreeSet<String>) -> String {
+    entries.iter().map(|p| format!("{p}\n")).collect()
+}
+
+/// Writes the tables and key files for `keys` into `dir` (created if needed).
+///
+/// With `owner` (uid, gid), the key files belong to that user (OpenDKIM reads them after
+/// dropping root) and the directories, which stay ours, are 0711 so that it can reach them but
+/// neither list nor change them; without, everything is 0700/0600. An export that would go
+/// from some keys to none is refused unless `allow_empty`: a mistyped filter in a timer must
+/// not stop all signing.
 pub fn write(
     dir: &Path,
     keys: &[OpenDkimKey],
     owner: Option<(u32, u32)>,
+    allow_empty: bool,
 ) -> Result<OpenDkimExport, OpenDkimError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let key_root = dir.join("keys");
-    std::fs::create_dir_all(&key_root).map_err(io(&key_root))?;
-    std::fs::set_permissions(&key_root, std::fs::Permissions::from_mode(0o700))
-        .map_err(io(&key_root))?;
-    chown(&key_root, owner)?;
+    // OpenDKIM's tables are whitespace-separated and its KeyTable uses `:`; `#` starts a comment.
+    let abs_dir = std::path::absolute(dir).map_err(io(dir))?;
+    let shown = abs_dir.to_string_lossy();
+    if shown.contains(|c: char| c.is_whitespace() || c == ':' || c == '#') {
+        return Err(OpenDkimError::BadName(shown.into_owned()));
+    }
+    for k in keys {
+        safe(&k.domain)?;
+        safe(&k.selector)?;
+    }
+    std::fs::create_dir_all(&abs_dir).map_err(io(&abs_dir))?;
+    let manifest_path = abs_dir.join(MANIFEST);
+    let before: BTreeSet<String> = std::fs::read_to_string(&manifest_path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if keys.is_empty() && !before.is_empty() && !allow_empty {
+        return Err(OpenDkimError::WouldEmpty(before.len()));
+    }
+    let dir_mode = if owner.is_some() { 0o711 } else { 0o700 };
+    let key_root = abs_dir.join(KEY_DIR);
+    key_directory(&key_root, dir_mode)?;
+    let now: BTreeSet<String> = keys
+        .iter()
+        .map(|k| format!("{KEY_DIR}/{}/{}.private", k.domain, k.selector))
+        .collect();
+    // Listed before they exist: an export that stops half-way still knows what it wrote.
+    replace_file(
+        &manifest_path,
+        manifest_text(&before.union(&now).cloned().collect()).as_bytes(),
+        0o600,
+        None,
+    )?;
     let mut out = OpenDkimExport::default();
     let mut key_table =
         String::from("# Written by `mailtrust keys export --opendkim`; do not edit.\n");
     let mut signing_table = key_table.clone();
     let mut signing_table_ed = key_table.clone();
-    let mut now: BTreeSet<String> = BTreeSet::new();
     for k in keys {
-        let domain = safe(&k.domain)?;
-        let selector = safe(&k.selector)?;
-        let ddir = key_root.join(domain);
-        std::fs::create_dir_all(&ddir).map_err(io(&ddir))?;
-        std::fs::set_permissions(&ddir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(&ddir))?;
-        chown(&ddir, owner)?;
-        let file = ddir.join(format!("{selector}.private"));
+        let ddir = key_root.join(&k.domain);
+        key_directory(&ddir, dir_mode)?;
+        let file = ddir.join(format!("{}.private", k.selector));
         replace_file(&file, k.pem.as_bytes(), 0o600, owner)?;
-        let abs = std::path::absolute(&file).map_err(io(&file))?;
-        let name = format!("{selector}._domainkey.{domain}");
-        key_table.push_str(&format!("{name} {domain}:{selector}:{}\n", abs.display()));
+        let name = format!("{}._domainkey.{}", k.selector, k.domain);
+        key_table.push_str(&format!(
+            "{name} {}:{}:{}\n",
+            k.domain,
+            k.selector,
+            file.display()
+        ));
         let table = if k.ed25519 {
             &mut signing_table_ed
         } else {
             &mut signing_table
         };
-        table.push_str(&format!("*@{domain} {name}\n"));
-        now.insert(format!("keys/{domain}/{selector}.private"));
-        out.written.push(abs);
+        table.push_str(&format!("*@{} {name}\n", k.domain));
+        out.written.push(file);
     }
-    let old_table = std::fs::read_to_string(dir.join("KeyTable")).unwrap_or_default();
+    let old_table = std::fs::read_to_string(abs_dir.join("KeyTable")).unwrap_or_default();
     out.changed = old_table != key_table;
     // Tables first, then the deletions: OpenDKIM must never be pointed at a file that is gone.
-    replace_file(&dir.join("KeyTable"), key_table.as_bytes(), 0o644, None)?;
+    replace_file(&abs_dir.join("KeyTable"), key_table.as_bytes(), 0o644, None)?;
     replace_file(
-        &dir.join("SigningTable"),
+        &abs_dir.join("SigningTable"),
         signing_table.as_bytes(),
         0o644,
         None,
     )?;
     replace_file(
-        &dir.join("SigningTable.ed25519"),
+        &abs_dir.join("SigningTable.ed25519"),
         signing_table_ed.as_bytes(),
         0o644,
         None,
     )?;
-    let manifest_path = dir.join(MANIFEST);
-    let before = std::fs::read_to_string(&manifest_path).unwrap_or_default();
-    let manifest: String = now.iter().map(|p| format!("{p}\n")).collect();
-    replace_file(&manifest_path, manifest.as_bytes(), 0o600, None)?;
-    for rel in before
-        .lines()
-        .filter(|l| !l.is_empty() && !now.contains(*l))
-    {
-        // Only names of the form we write: keys/<domain>/<selector>.private.
+    for rel in before.difference(&now) {
+        // Only names of the form we write: mailtrust-keys/<domain>/<selector>.private.
         let parts: Vec<&str> = rel.split('/').collect();
-        if parts.len() != 3 || parts[0] != "keys" || parts[1..].iter().any(|p| safe(p).is_err()) {
+        if parts.len() != 3 || parts[0] != KEY_DIR || parts[1..].iter().any(|p| safe(p).is_err()) {
             continue;
         }
-        let path = dir.join(rel);
+        let path = abs_dir.join(rel);
         match std::fs::remove_file(&path) {
             Ok(()) => out.removed.push(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // The manifest still lists it: the next export tries again.
             Err(e) => return Err(io(&path)(e)),
         }
     }
+    replace_file(&manifest_path, manifest_text(&now).as_bytes(), 0o600, None)?;
     Ok(out)
 }
 
@@ -214,6 +283,7 @@ mod tests {
                 key("example.test", "ed2026"),
             ],
             None,
+            false,
         )
         .unwrap();
         assert_eq!(first.written.len(), 2);
@@ -225,6 +295,7 @@ mod tests {
                 key("example.test", "ed2026"),
             ],
             None,
+            false,
         )
         .unwrap();
         assert!(!again.changed && again.removed.is_empty());
@@ -233,7 +304,10 @@ mod tests {
             kt.contains("rsa2026._domainkey.example.test example.test:rsa2026:/"),
             "{kt}"
         );
-        assert!(kt.contains("/keys/example.test/ed2026.private\n"), "{kt}");
+        assert!(
+            kt.contains("/mailtrust-keys/example.test/ed2026.private\n"),
+            "{kt}"
+        );
         let st = std::fs::read_to_string(d.join("SigningTable")).unwrap();
         assert!(
             st.contains("*@example.test rsa2026._domainkey.example.test\n"),
@@ -249,13 +323,13 @@ mod tests {
             "{st}"
         );
         assert!(!st.contains("rsa2026"), "{st}");
-        let f = d.join("keys/example.test/rsa2026.private");
+        let f = d.join("mailtrust-keys/example.test/rsa2026.private");
         assert_eq!(
             std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
             0o600
         );
         assert_eq!(
-            std::fs::metadata(d.join("keys"))
+            std::fs::metadata(d.join("mailtrust-keys"))
                 .unwrap()
                 .permissions()
                 .mode()
@@ -263,12 +337,15 @@ mod tests {
             0o700
         );
         // Someone else's file in the tree is left alone.
-        std::fs::write(d.join("keys/example.test/theirs.private"), "x").unwrap();
-        let second = write(&d, &[key("example.test", "ed2026")], None).unwrap();
+        std::fs::write(d.join("mailtrust-keys/example.test/theirs.private"), "x").unwrap();
+        let second = write(&d, &[key("example.test", "ed2026")], None, false).unwrap();
         assert_eq!(second.removed, vec![f.clone()]);
         assert!(second.changed);
         assert!(!f.exists());
-        assert!(d.join("keys/example.test/theirs.private").exists());
+        assert!(
+            d.join("mailtrust-keys/example.test/theirs.private")
+                .exists()
+        );
         let kt = std::fs::read_to_string(d.join("KeyTable")).unwrap();
         assert!(!kt.contains("rsa2026"), "{kt}");
         // No temporary file is left behind.
@@ -284,15 +361,93 @@ mod tests {
     fn hostile_names_and_manifest_entries_are_refused_or_ignored() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            write(dir.path(), &[key("../etc", "x")], None),
+            write(dir.path(), &[key("../etc", "x")], None, false),
             Err(OpenDkimError::BadName(_))
         ));
         let outside = dir.path().join("precious");
         std::fs::write(&outside, "keep").unwrap();
         let d = dir.path().join("od");
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join(MANIFEST), "../precious\nkeys/../../precious\n").unwrap();
-        write(&d, &[], None).unwrap();
+        std::fs::write(
+            d.join(MANIFEST),
+            "../precious\nmailtrust-keys/../../precious\nmailtrust-keys/x/../../../precious\n",
+        )
+        .unwrap();
+        // Not empty-from-something: the hostile entries name nothing we wrote, but they are
+        // entries; going to zero keys needs the explicit flag.
+        assert!(matches!(
+            write(&d, &[], None, false),
+            Err(OpenDkimError::WouldEmpty(3))
+        ));
+        write(&d, &[], None, true).unwrap();
         assert!(outside.exists());
+        // A path OpenDKIM's tables cannot carry.
+        assert!(matches!(
+            write(
+                &dir.path().join("a b"),
+                &[key("example.test", "s")],
+                None,
+                false
+            ),
+            Err(OpenDkimError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn a_symlinked_or_shared_key_directory_is_refused_and_an_owner_gets_the_files() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        let d = dir.path().join("od");
+        std::fs::create_dir_all(d.join(KEY_DIR)).unwrap();
+        std::os::unix::fs::symlink(&target, d.join(KEY_DIR).join("example.test")).unwrap();
+        let err = write(&d, &[key("example.test", "s1")], None, false).unwrap_err();
+        assert!(matches!(err, OpenDkimError::UnsafeDirectory(_)), "{err}");
+        assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+        // A group-writable key directory is refused too, and left as it was.
+        let d2 = dir.path().join("od2");
+        std::fs::create_dir_all(d2.join(KEY_DIR)).unwrap();
+        std::fs::set_permissions(d2.join(KEY_DIR), std::fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(matches!(
+            write(&d2, &[key("example.test", "s1")], None, false),
+            Err(OpenDkimError::UnsafeDirectory(_))
+        ));
+        // With an owner: files are that owner's (our own ids here, so no root is needed),
+        // directories stay ours and only traversable by others.
+        let me = std::fs::metadata(dir.path()).unwrap();
+        let d3 = dir.path().join("od3");
+        write(
+            &d3,
+            &[key("example.test", "s1")],
+            Some((me.uid(), me.gid())),
+            false,
+        )
+        .unwrap();
+        let f = std::fs::metadata(d3.join(KEY_DIR).join("example.test/s1.private")).unwrap();
+        assert_eq!((f.uid(), f.mode() & 0o777), (me.uid(), 0o600));
+        let kd = std::fs::metadata(d3.join(KEY_DIR).join("example.test")).unwrap();
+        assert_eq!(kd.mode() & 0o777, 0o711);
+    }
+
+    #[test]
+    fn the_manifest_lists_new_files_before_they_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("od");
+        write(&d, &[key("example.test", "s1")], None, false).unwrap();
+        // A second export fails half-way (a symlink planted for the second domain).
+        std::fs::create_dir_all(d.join(KEY_DIR)).unwrap();
+        std::os::unix::fs::symlink(dir.path(), d.join(KEY_DIR).join("other.test")).unwrap();
+        let keys = [key("example.test", "s2"), key("other.test", "s3")];
+        assert!(write(&d, &keys, None, false).is_err());
+        let manifest = std::fs::read_to_string(d.join(MANIFEST)).unwrap();
+        assert!(manifest.contains("example.test/s2.private"), "{manifest}");
+        assert!(manifest.contains("example.test/s1.private"), "{manifest}");
+        // Once the way is clear, the next export removes both stale files it knows of.
+        std::fs::remove_file(d.join(KEY_DIR).join("other.test")).unwrap();
+        let done = write(&d, &[key("other.test", "s3")], None, false).unwrap();
+        assert_eq!(done.removed.len(), 2, "{:?}", done.removed);
+        let manifest = std::fs::read_to_string(d.join(MANIFEST)).unwrap();
+        assert_eq!(manifest, format!("{KEY_DIR}/other.test/s3.private\n"));
     }
 }

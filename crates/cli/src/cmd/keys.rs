@@ -1021,7 +1021,7 @@ fn export_opendkim(
         });
     }
     let owner = which.owner.as_deref().map(owner_ids).transpose()?;
-    let done = mailtrust_keys::opendkim::write(dir, &keys, owner)?;
+    let done = mailtrust_keys::opendkim::write(dir, &keys, owner, which.allow_empty)?;
     if done.changed {
         for k in &chosen {
             store.note(
@@ -1056,18 +1056,31 @@ fn owner_ids(spec: &str) -> anyhow::Result<(u32, u32)> {
     {
         return Ok((u, g));
     }
-    if let Ok(u) = spec.parse::<u32>() {
-        return Ok((u, u));
-    }
-    let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
-    passwd
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    // name:password:uid:gid:...
+    let entries: Vec<(String, u32, u32)> = passwd
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 4 && f[0] == spec).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+            Some((
+                f.first()?.to_string(),
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.parse().ok()?,
+            ))
         })
-        .flatten()
-        .next()
+        .collect();
+    if let Ok(uid) = spec.parse::<u32>() {
+        // A bare UID: its primary group if /etc/passwd knows it, else the same number.
+        let gid = entries
+            .iter()
+            .find(|(_, u, _)| *u == uid)
+            .map_or(uid, |(_, _, g)| *g);
+        return Ok((uid, gid));
+    }
+    entries
+        .iter()
+        .find(|(name, _, _)| name == spec)
+        .map(|(_, u, g)| (*u, *g))
         .with_context(|| format!("no user {spec:?} in /etc/passwd (give UID:GID)"))
 }
 
