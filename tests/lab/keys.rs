@@ -352,8 +352,10 @@ pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), F
         "30",
     ];
     // Steps due at t0 + 30 days: create, publish, activate, deactivate. Kills after each
-    // committed step (1..=4), and once (5) between the publish's DNS UPDATE and its commit.
-    for crash_after in 0..=5 {
+    // committed step (1..=4); once (5) between the publish's DNS UPDATE and its commit; and
+    // once (6) after a publish command that "succeeded" without changing DNS, so the intent
+    // must be found unfulfilled and dropped.
+    for crash_after in 0..=6 {
         let k = Keys::new(lab)?;
         let first = format!("rot{crash_after}-1");
         let reference = format!("signed.test/{first}");
@@ -400,12 +402,19 @@ pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), F
         run.extend_from_slice(&policy);
         if crash_after > 0 {
             let n = crash_after.to_string();
-            let env = if crash_after == 5 {
+            let env = if crash_after >= 5 {
                 ("MAILTRUST_KEYS_CRASH_AFTER_DNS", "1")
             } else {
                 ("MAILTRUST_KEYS_RUN_CRASH_AFTER", n.as_str())
             };
-            let (c, o, e) = k.run_env(&run, &[env]);
+            // Run 6 publishes through a command that does nothing (and says it worked).
+            let mut first_run = run.clone();
+            if crash_after == 6 {
+                first_run.retain(|a| ![primary.as_str(), key.as_str()].contains(a));
+                first_run.retain(|a| !["--server", "--tsig"].contains(a));
+                first_run.extend_from_slice(&["--publish-cmd", "true"]);
+            }
+            let (c, o, e) = k.run_env(&first_run, &[env]);
             if c != 137 {
                 return Err(Failed::from(format!(
                     "the run was to be killed ({env:?}): exit {c}\n{o}{e}"
@@ -423,6 +432,11 @@ pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), F
         if crash_after == 5 && !o.contains("reached DNS; recording it") {
             return Err(Failed::from(format!(
                 "the interrupted publish is found in the store and completed from DNS: {o}"
+            )));
+        }
+        if crash_after == 6 && !o.contains("did not reach DNS; dropping it") {
+            return Err(Failed::from(format!(
+                "the publish that never reached DNS is found and dropped, then done again: {o}"
             )));
         }
         let (_, out, _) = k.run(&["list", "--json"]);

@@ -172,12 +172,24 @@ fn publisher(to: &PublishArgs, domain: &Domain) -> anyhow::Result<Option<Publish
 
 /// Publishes `text` at the key's record name the way `to` says; `Ok(false)` when the server
 /// refused or did not answer (already reported).
-fn put_record(k: &KeyRecord, to: &PublishArgs, text: &str) -> anyhow::Result<Result<(), ExitCode>> {
+/// How a DNS change went.
+enum Put {
+    Done,
+    /// It did not happen: the server or command refused it before changing anything.
+    Refused(ExitCode),
+    /// It may or may not have happened (no answer, an unverifiable answer, a command that
+    /// failed part-way).
+    Unknown(ExitCode),
+}
+
+fn put_record(k: &KeyRecord, to: &PublishArgs, text: &str) -> anyhow::Result<Put> {
+    use mailtrust_dns::update::UpdateError as U;
+    use mailtrust_keys::publish::PublishError as P;
     let owner = k.selector.record_name(&k.domain)?;
     match publisher(to, &k.domain)? {
         None => {
             println!("{}", zone_file_entry(&k.selector, &k.domain, to.ttl, text)?);
-            Ok(Ok(()))
+            Ok(Put::Done)
         }
         Some(p) => {
             let rt = super::dns::runtime()?;
@@ -188,19 +200,28 @@ fn put_record(k: &KeyRecord, to: &PublishArgs, text: &str) -> anyhow::Result<Res
                 to.ttl,
                 Duration::from_secs(30),
             )) {
-                Ok(()) => Ok(Ok(())),
+                Ok(()) => Ok(Put::Done),
                 Err(e) => {
                     eprintln!(
                         "mailtrust: {owner} was not published: {e}; the key's state is unchanged"
                     );
                     let unreachable = matches!(
                         &e,
-                        mailtrust_keys::publish::PublishError::Update(
-                            mailtrust_dns::update::UpdateError::Timeout { .. }
-                                | mailtrust_dns::update::UpdateError::Unreachable { .. }
-                        ) | mailtrust_keys::publish::PublishError::CommandTimeout { .. }
+                        P::Update(U::Timeout { .. } | U::Unreachable { .. })
+                            | P::CommandTimeout { .. }
                     );
-                    Ok(Err(ExitCode::from(if unreachable { 3 } else { 1 })))
+                    let code = ExitCode::from(if unreachable { 3 } else { 1 });
+                    let nothing_sent = matches!(
+                        &e,
+                        P::Update(U::Refused { .. } | U::BadKey(_) | U::Build(_))
+                            | P::Name(_)
+                            | P::CommandStart { .. }
+                    );
+                    Ok(if nothing_sent {
+                        Put::Refused(code)
+                    } else {
+                        Put::Unknown(code)
+                    })
                 }
             }
         }
@@ -220,14 +241,17 @@ fn put_and_record(
     context: &AuditContext,
 ) -> anyhow::Result<Result<(), ExitCode>> {
     store.record_intent(&k.id, event, text, context)?;
-    if let Err(code) = put_record(k, to, text)? {
-        if code == ExitCode::from(1) {
+    match put_record(k, to, text)? {
+        Put::Done => {}
+        Put::Refused(code) => {
             store.clear_intent(
                 &k.id,
                 &AuditContext::new(&context.command, Some("the DNS change was refused")),
             )?;
+            return Ok(Err(code));
         }
-        return Ok(Err(code));
+        // Kept: the next `keys run` asks DNS whether it happened.
+        Put::Unknown(code) => return Ok(Err(code)),
     }
     // Testing only: die between the DNS change and the commit (see tests/lab/keys.rs).
     if std::env::var_os("MAILTRUST_KEYS_CRASH_AFTER_DNS").is_some() {
@@ -1128,7 +1152,9 @@ fn reconcile(
             continue;
         }
         let since = mailtrust_dns::format_utc(intent.since.0);
-        if p.answers.iter().all(|a| a.records.contains(&intent.record))
+        // One server is enough: a change that reached the primary happened, even if a
+        // secondary has not caught up (the reconciliation below and activation see to that).
+        if p.answers.iter().any(|a| a.records.contains(&intent.record))
             && transition(k.state(), intent.event).is_ok()
         {
             println!(
@@ -1182,7 +1208,7 @@ fn reconcile(
             k.state()
         );
         match put_record(&k, to, &desired)? {
-            Ok(()) => store.note(
+            Put::Done => store.note(
                 &k.id,
                 "republish",
                 &AuditContext::new(
@@ -1190,7 +1216,9 @@ fn reconcile(
                     Some("record missing or different in DNS"),
                 ),
             )?,
-            Err(code) => eprintln!("keys run: could not reconcile {owner} ({code:?}); next run"),
+            Put::Refused(code) | Put::Unknown(code) => {
+                eprintln!("keys run: could not reconcile {owner} ({code:?}); next run")
+            }
         }
     }
     Ok(())
