@@ -748,6 +748,16 @@ impl SqliteKeyStore {
     /// Opens an existing store. Refuses, without writing anything, a file readable by others,
     /// a file that is not a store, and a store from a newer mailtrust.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        Self::open_with(path, clock, false)
+    }
+
+    /// Opens an existing store for reading only: nothing is written, not even the upgrade of
+    /// an older schema (what `audit --key-store` needs). Writing through it fails.
+    pub fn open_read_only(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        Self::open_with(path, clock, true)
+    }
+
+    fn open_with(path: &Path, clock: Arc<dyn Clock>, read_only: bool) -> Result<Self, StoreError> {
         let md = match std::fs::metadata(path) {
             Ok(md) => md,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -762,7 +772,12 @@ impl SqliteKeyStore {
                 mode,
             });
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let mut conn = Connection::open_with_flags(path, flags)?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|_| StoreError::NotAStore(path.to_owned()))?;
@@ -776,13 +791,22 @@ impl SqliteKeyStore {
         if version < 1 || meta(&conn, "kek_check").is_err() {
             return Err(StoreError::NotAStore(path.to_owned()));
         }
-        Self::configure(&conn)?;
-        if version == 1 {
-            // Version 2 only adds the intent and delegation tables; one transaction.
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(INTENT_TABLE)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()?;
+        if read_only {
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        } else {
+            Self::configure(&conn)?;
+            if version == 1 {
+                // Version 2 only adds the intent and delegation tables. IMMEDIATE, and the
+                // version read again inside: two processes opening a v1 store at once must not
+                // both try to add them.
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let v: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                if v == 1 {
+                    tx.execute_batch(INTENT_TABLE)?;
+                    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                }
+                tx.commit()?;
+            }
         }
         Ok(SqliteKeyStore {
             conn,

@@ -335,8 +335,9 @@ fn store_selectors(
     path: &std::path::Path,
 ) -> anyhow::Result<std::collections::BTreeMap<String, Vec<String>>> {
     use mailtrust_keys::{KeyState, KeyStore};
-    let store = mailtrust_keys::SqliteKeyStore::open(path, Arc::new(mailtrust_keys::SystemClock))
-        .with_context(|| format!("cannot open the key store {}", path.display()))?;
+    let store =
+        mailtrust_keys::SqliteKeyStore::open_read_only(path, Arc::new(mailtrust_keys::SystemClock))
+            .with_context(|| format!("cannot open the key store {}", path.display()))?;
     let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for k in store.keys()? {
         if matches!(

@@ -374,7 +374,10 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             let d = Delegation {
                 domain: Domain::new(domain)?,
                 selector: Selector::new(selector)?,
-                target: target.trim_end_matches('.').to_ascii_lowercase() + ".",
+                target: mailtrust_dns::Resolver::parse_name(target)
+                    .with_context(|| format!("--target {target:?} is not a DNS name"))?
+                    .to_ascii()
+                    .to_ascii_lowercase(),
                 provider: provider.clone(),
                 since: clock(&args).now(),
             };
@@ -717,14 +720,16 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             backup,
             allow_regression,
         } => {
-            let params = SqliteKeyStore::open(backup, clock(&args))?.kdf_params()?;
+            use mailtrust_keys::store::restore;
+            let params = restore::backup_kdf_params(backup, &args.store, clock(&args))?;
             let kek = kek(&args, params)?;
-            let done = match mailtrust_keys::store::restore::restore(
+            let done = match restore::restore(
                 backup,
                 &args.store,
                 &kek,
                 clock(&args),
                 *allow_regression,
+                &ctx("restore", None),
             ) {
                 Err(e @ mailtrust_keys::StoreError::RestoreRegression(_)) => {
                     eprintln!("mailtrust: {e}");

@@ -119,6 +119,15 @@ pub(super) fn find(
 }
 
 pub(super) fn all(conn: &rusqlite::Connection) -> Result<Vec<Delegation>, StoreError> {
+    // A version-1 store opened read-only has no such table (and no delegations).
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'delegation')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(Vec::new());
+    }
     let mut stmt = conn.prepare(
         "SELECT domain, selector, target, provider, since FROM delegation ORDER BY domain, selector",
     )?;

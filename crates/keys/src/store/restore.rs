@@ -1,18 +1,26 @@
 //! Putting a backup back in place of the store.
 //!
-//! A backup is a store file (`VACUUM INTO` copy), so restoring is a file replacement; what needs
-//! care is around it. The backup must be a store this version reads, with an intact audit log and
-//! openable by the KEK given. A restore must not silently undo history: a key revoked or
-//! compromised since the backup would be "active" again, and `keys run` would then publish its
-//! record again. So restoring over a store that knows more is refused unless asked for, and the
-//! store being replaced is first copied aside, so that no key is ever lost by a restore. Stop
-//! every process that uses the store (milter, timers) before restoring.
+//! A backup is a store file (`VACUUM INTO` copy). The backup itself is never opened — it may be
+//! on read-only media, and opening would upgrade an old one in place — but a private copy is.
+//! That copy must be a store this version reads, with an intact audit log and openable by the
+//! KEK given. A restore must not silently undo history: a key revoked or compromised since the
+//! backup would be "active" again, and `keys run` would then publish its record again. So
+//! restoring over a store that knows more is refused unless asked for, and the store being
+//! replaced is first copied aside, so that no key is ever lost by a restore.
+//!
+//! An existing store is overwritten through SQLite's online backup API, not by renaming files:
+//! under SQLite's own locks, so a process that still has the store open (a milter) sees the
+//! restored contents at its next transaction instead of writing into a deleted file. The restore
+//! is written to the restored store's audit log, with any regression it accepted.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{KeyStore, LogVerification, SqliteKeyStore, StoreError};
+use super::{
+    AuditContext, KeyStore, LogVerification, SqliteKeyStore, StoreError, append_audit,
+    create_private_file,
+};
 use crate::clock::Clock;
 use crate::crypto::Kek;
 use crate::model::{KeyId, KeyState};
@@ -105,50 +113,131 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Replaces the store at `target` (if any) by the backup at `backup`.
+/// Copies `from` to a new private file `to` (0600), byte for byte.
+fn private_copy(from: &Path, to: &Path) -> Result<(), StoreError> {
+    remove_if_present(to)?;
+    remove_if_present(&sidecar(to, "-wal"))?;
+    remove_if_present(&sidecar(to, "-shm"))?;
+    create_private_file(to)?;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Io { path, source }
+    };
+    let mut src = std::fs::File::open(from).map_err(io(from))?;
+    let mut dst = std::fs::OpenOptions::new()
+        .write(true)
+        .open(to)
+        .map_err(io(to))?;
+    std::io::copy(&mut src, &mut dst).map_err(io(to))?;
+    dst.sync_all().map_err(io(to))
+}
+
+fn remove_copy(copy: &Path) {
+    for p in [
+        copy.to_owned(),
+        sidecar(copy, "-wal"),
+        sidecar(copy, "-shm"),
+    ] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The KDF parameters a backup's passphrase KEK needs, read from a private copy next to
+/// `target` (the backup itself is not opened).
+pub fn backup_kdf_params(
+    backup: &Path,
+    target: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<Option<crate::crypto::KdfParams>, StoreError> {
+    let copy = sidecar(target, ".restoring");
+    private_copy(backup, &copy)?;
+    let params = SqliteKeyStore::open(&copy, clock).and_then(|s| s.kdf_params());
+    remove_copy(&copy);
+    params
+}
+
+/// Replaces the store at `target` (if any) by the backup at `backup`; `ctx` says who did it.
 pub fn restore(
     backup: &Path,
     target: &Path,
     kek: &Kek,
     clock: Arc<dyn Clock>,
     allow_regression: bool,
+    ctx: &AuditContext,
 ) -> Result<RestoreSummary, StoreError> {
-    let from = SqliteKeyStore::open(backup, clock.clone())?;
+    let copy = sidecar(target, ".restoring");
+    private_copy(backup, &copy)?;
+    let result = restore_from_copy(backup, &copy, target, kek, clock, allow_regression, ctx);
+    remove_copy(&copy);
+    result
+}
+
+fn restore_from_copy(
+    backup: &Path,
+    copy: &Path,
+    target: &Path,
+    kek: &Kek,
+    clock: Arc<dyn Clock>,
+    allow_regression: bool,
+    ctx: &AuditContext,
+) -> Result<RestoreSummary, StoreError> {
+    let mut from = SqliteKeyStore::open(copy, clock.clone())?;
     from.verify_kek(kek)?;
     if let LogVerification::Tampered { seq, problem } = from.verify_log()? {
         return Err(StoreError::BackupTampered { seq, problem });
     }
-    let keys = from.keys()?.len();
     let mut summary = RestoreSummary {
-        keys,
+        keys: from.keys()?.len(),
         saved_previous: None,
         regressions: Vec::new(),
     };
-    if target.exists() {
-        let current = SqliteKeyStore::open(target, clock.clone())?;
-        let found = regressions(&current, &from)?;
-        if !found.is_empty() && !allow_regression {
-            return Err(StoreError::RestoreRegression(found));
+    let note = |regressions: &[Regression]| {
+        let mut why = format!("restored from {}", backup.display());
+        if !regressions.is_empty() {
+            let list: Vec<String> = regressions.iter().map(ToString::to_string).collect();
+            why.push_str(&format!("; accepted going back: {}", list.join("; ")));
         }
-        summary.regressions = found;
-        let saved = sidecar(target, &format!(".before-restore-{}", clock.now().0));
-        current.backup_to(&saved)?;
-        summary.saved_previous = Some(saved);
-        // Empty the WAL, so that no page of the old database can be replayed onto the new file.
-        current.erase_old_pages()?;
-        drop(current);
+        if let Some(r) = &ctx.reason {
+            why.push_str(&format!(" ({r})"));
+        }
+        AuditContext::new(&ctx.command, Some(&why))
+    };
+    if !target.exists() {
+        // Nothing to overwrite: the copy becomes the store (its WAL emptied into it first).
+        {
+            let tx = from
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            append_audit(&tx, clock.now(), None, "restore", None, None, &note(&[]))?;
+            tx.commit()?;
+        }
+        from.erase_old_pages()?;
+        drop(from);
+        std::fs::rename(copy, target).map_err(|e| StoreError::Io {
+            path: target.to_owned(),
+            source: e,
+        })?;
+        SqliteKeyStore::open(target, clock)?;
+        return Ok(summary);
     }
-    let tmp = sidecar(target, ".restoring");
-    remove_if_present(&tmp)?;
-    from.backup_to(&tmp)?;
-    drop(from);
-    remove_if_present(&sidecar(target, "-wal"))?;
-    remove_if_present(&sidecar(target, "-shm"))?;
-    std::fs::rename(&tmp, target).map_err(|e| StoreError::Io {
-        path: target.to_owned(),
-        source: e,
-    })?;
-    // Open it once: proves the file in place is a readable store.
-    SqliteKeyStore::open(target, clock)?;
+    let mut current = SqliteKeyStore::open(target, clock.clone())?;
+    let found = regressions(&current, &from)?;
+    if !found.is_empty() && !allow_regression {
+        return Err(StoreError::RestoreRegression(found));
+    }
+    let saved = sidecar(target, &format!(".before-restore-{}", clock.now().0));
+    current.backup_to(&saved)?;
+    summary.saved_previous = Some(saved);
+    {
+        let b = rusqlite::backup::Backup::new(&from.conn, &mut current.conn)?;
+        // All pages in one step: the destination changes in one transaction.
+        b.run_to_completion(i32::MAX, std::time::Duration::from_millis(50), None)?;
+    }
+    let tx = current
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    append_audit(&tx, clock.now(), None, "restore", None, None, &note(&found))?;
+    tx.commit()?;
+    summary.regressions = found;
     Ok(summary)
 }

@@ -505,7 +505,15 @@ mod restore_tests {
         let (b, _) = add(&mut f, "s2", Algorithm::Ed25519);
         let clock: Arc<dyn Clock> = f.clock.clone();
 
-        let refused = restore(&backup, &f.path, &f.kek, clock.clone(), false).unwrap_err();
+        let refused = restore(
+            &backup,
+            &f.path,
+            &f.kek,
+            clock.clone(),
+            false,
+            &ctx("restore"),
+        )
+        .unwrap_err();
         let msg = refused.to_string();
         assert!(
             matches!(&refused, StoreError::RestoreRegression(r) if r.len() == 2),
@@ -523,13 +531,49 @@ mod restore_tests {
         assert_eq!(f.store.key(&b.id).unwrap().state(), KeyState::PreActivation);
 
         let wrong = Kek::generate().unwrap();
-        assert!(restore(&backup, &f.path, &wrong, clock.clone(), true).is_err());
+        let err = restore(
+            &backup,
+            &f.path,
+            &wrong,
+            clock.clone(),
+            true,
+            &ctx("restore"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Crypto(_)), "{err}");
         assert_eq!(f.store.keys().unwrap().len(), 2);
 
-        drop(f.store);
-        let done = restore(&backup, &f.path, &f.kek, clock.clone(), true).unwrap();
+        // The store stays open here, as a milter would hold it: it must see the restored
+        // contents, not keep writing to a file that was replaced under it.
+        let backup_bytes = std::fs::read(&backup).unwrap();
+        let done = restore(
+            &backup,
+            &f.path,
+            &f.kek,
+            clock.clone(),
+            true,
+            &ctx("restore"),
+        )
+        .unwrap();
         assert_eq!(done.keys, 1);
         assert_eq!(done.regressions.len(), 2);
+        assert_eq!(
+            f.store.keys().unwrap().len(),
+            1,
+            "the open connection sees the restore"
+        );
+        assert_eq!(
+            std::fs::read(&backup).unwrap(),
+            backup_bytes,
+            "the backup is untouched"
+        );
+        let last = f.store.audit_log().unwrap().pop().unwrap();
+        assert_eq!(last.event, "restore");
+        let why = last.reason.unwrap_or_default();
+        assert!(
+            why.contains("accepted going back") && why.contains("example.com/s2"),
+            "{why}"
+        );
         let restored = SqliteKeyStore::open(&f.path, clock.clone()).unwrap();
         assert_eq!(
             restored.key(&a.id).unwrap().state(),
@@ -557,14 +601,22 @@ mod restore_tests {
         let backup = f.path.with_file_name("b.db");
         f.store.backup_to(&backup).unwrap();
         let target = f.path.with_file_name("new.db");
-        let done = restore(&backup, &target, &f.kek, clock.clone(), false).unwrap();
+        let done = restore(
+            &backup,
+            &target,
+            &f.kek,
+            clock.clone(),
+            false,
+            &ctx("restore"),
+        )
+        .unwrap();
         assert!(done.saved_previous.is_none());
         SqliteKeyStore::open(&target, clock.clone()).unwrap();
 
         let junk = f.path.with_file_name("junk.db");
         std::fs::write(&junk, b"not sqlite at all").unwrap();
         std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(restore(&junk, &target, &f.kek, clock, false).is_err());
+        assert!(restore(&junk, &target, &f.kek, clock, false, &ctx("restore")).is_err());
     }
 }
 
@@ -631,6 +683,16 @@ mod intent_tests {
             .unwrap();
         drop(f.store);
         let clock: Arc<dyn Clock> = f.clock.clone();
+        // Read-only: readable as it is, and not upgraded (the audit's --key-store).
+        {
+            let ro = SqliteKeyStore::open_read_only(&f.path, clock.clone()).unwrap();
+            assert!(ro.delegations().unwrap().is_empty());
+            let v: i64 = ro
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, 1);
+        }
         let reopened = SqliteKeyStore::open(&f.path, clock).unwrap();
         assert!(reopened.intents().unwrap().is_empty());
         let v: i64 = reopened
