@@ -121,6 +121,17 @@ pub fn next_step(keys: &[KeyRecord], policy: &Policy, now: Timestamp) -> Option<
             families.push(f);
         }
     }
+    // The RSA and Ed25519 keys of one domain and purpose sign side by side (RFC 8463), so they
+    // rotate together: a family is due when the earliest-due key of its pair is. A pair
+    // activated on different days is aligned at its first rotation.
+    let pair_due = |domain: &Domain, purpose: &Purpose| -> Option<i64> {
+        keys.iter()
+            .filter(|k| {
+                &k.domain == domain && &k.purpose == purpose && k.state() == KeyState::Active
+            })
+            .map(|k| at(k.times.activated).saturating_add(policy.rotate_after))
+            .min()
+    };
     for (domain, purpose, ktype) in families {
         let family: Vec<&KeyRecord> = keys
             .iter()
@@ -147,7 +158,13 @@ pub fn next_step(keys: &[KeyRecord], policy: &Policy, now: Timestamp) -> Option<
             continue;
         };
         let activated = at(current.times.activated);
-        let rotate_at = activated.saturating_add(policy.rotate_after);
+        let own = activated.saturating_add(policy.rotate_after);
+        // Pulled forward by the pair, unless this key is already the new generation (activated
+        // at or after the pair's successor was to be published): it must not rotate again.
+        let rotate_at = match pair_due(domain, purpose) {
+            Some(p) if p < own && activated < p.saturating_sub(policy.publish_lead) => p,
+            _ => own,
+        };
         if rotate_at.saturating_sub(policy.publish_lead) > now {
             continue;
         }
@@ -356,6 +373,96 @@ mod tests {
             store.verify_log().unwrap(),
             crate::store::LogVerification::Intact { .. }
         ));
+    }
+
+    /// An RSA and an Ed25519 key of one MTA, activated 20 days apart, get their successors in
+    /// the same run and switch on the same day.
+    #[test]
+    fn an_rsa_and_ed25519_pair_rotates_together() {
+        use crate::clock::ManualClock;
+        use crate::model::Event;
+        use crate::store::{AuditContext, KeyStore, NewKey, SqliteKeyStore};
+        use crate::{Kek, generate};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Timestamp(1_800_000_000);
+        let clock = Arc::new(ManualClock::new(t0));
+        let kek = Kek::generate().unwrap();
+        let mut store =
+            SqliteKeyStore::create(&dir.path().join("k.db"), &kek, clock.clone()).unwrap();
+        let ctx = AuditContext::new("test", None);
+        let domain = Domain::new("example.org").unwrap();
+        let purpose = Purpose::SendingMta { host: "mx1".into() };
+        let add = |store: &mut SqliteKeyStore, sel: &str, alg: Algorithm| {
+            let g = generate(alg).unwrap();
+            store
+                .create_key(
+                    &kek,
+                    NewKey {
+                        domain: domain.clone(),
+                        selector: Selector::new(sel).unwrap(),
+                        purpose: purpose.clone(),
+                        public: g.public.clone(),
+                    },
+                    &g.private_pkcs8,
+                    &ctx,
+                )
+                .unwrap()
+        };
+        let rsa = add(&mut store, "s2026r", Algorithm::Rsa2048);
+        store.apply(&rsa.id, Event::Publish, &ctx).unwrap();
+        store.apply(&rsa.id, Event::Activate, &ctx).unwrap();
+        clock.advance(20 * DAY);
+        let ed = add(&mut store, "s2026e", Algorithm::Ed25519);
+        store.apply(&ed.id, Event::Publish, &ctx).unwrap();
+        store.apply(&ed.id, Event::Activate, &ctx).unwrap();
+        let policy = Policy::from_days(60, 7, 7, 30);
+        let mut activations: Vec<(i64, Algorithm)> = Vec::new();
+        let mut creations: Vec<(i64, Algorithm)> = Vec::new();
+        for _ in 0..125 {
+            clock.advance(DAY);
+            while let Some(step) = next_step(&store.keys().unwrap(), &policy, clock.now()) {
+                let now = clock.now().0;
+                match step {
+                    Step::CreateSuccessor {
+                        selector,
+                        algorithm,
+                        ..
+                    } => {
+                        creations.push((now, algorithm));
+                        add(&mut store, selector.as_str(), algorithm);
+                    }
+                    Step::Publish { id } => {
+                        store.apply(&id, Event::Publish, &ctx).unwrap();
+                    }
+                    Step::Activate { id } => {
+                        let k = store.apply(&id, Event::Activate, &ctx).unwrap();
+                        activations.push((now, k.algorithm()));
+                    }
+                    Step::Deactivate { id } => {
+                        store.apply(&id, Event::Deactivate, &ctx).unwrap();
+                    }
+                    Step::Revoke { id } => {
+                        store.apply(&id, Event::Revoke, &ctx).unwrap();
+                    }
+                    Step::Destroy { id } => {
+                        store.apply(&id, Event::Destroy, &ctx).unwrap();
+                    }
+                }
+            }
+        }
+        // RSA (activated first) sets the date: both successors 7 days ahead of day 60, both
+        // switched on day 60, although the Ed25519 key is only 40 days old then; from there on
+        // the pair stays in step (day 120), and nothing rotates twice.
+        assert_eq!(creations.len(), 4, "{creations:?}");
+        assert_eq!(activations.len(), 4, "{activations:?}");
+        for pair in creations.chunks(2).chain(activations.chunks(2)) {
+            assert_eq!(pair[0].0, pair[1].0, "{creations:?} {activations:?}");
+            assert_ne!(pair[0].1, pair[1].1, "one of each algorithm: {pair:?}");
+        }
+        assert_eq!(activations[0].0, t0.0 + 60 * DAY);
+        assert_eq!(activations[2].0, t0.0 + 120 * DAY);
     }
 
     #[test]
