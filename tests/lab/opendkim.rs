@@ -26,6 +26,18 @@ Message-ID: <opendkim-1@signed.test>\n\
 Hello Bob.\n\
 This line is signed too.\n";
 
+/// The uid of the `opendkim` user the Debian package creates.
+fn opendkim_uid() -> Result<u32, Failed> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(fail)?;
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&"opendkim")).then(|| f.get(2)?.parse().ok())?
+        })
+        .ok_or_else(|| fail("no opendkim user: is the opendkim package installed?"))
+}
+
 /// OpenDKIM processes, killed (by PID) however the test ends.
 struct Running(Vec<Child>);
 
@@ -57,14 +69,15 @@ fn start(
         "SigningTable.ed25519"
     };
     let conf = dir.join(format!("opendkim-{alg}.conf"));
-    // RequireSafeKeys is off only because the test lives under /tmp, whose sticky bit OpenDKIM
-    // does not accept; docs/keys.md says where real exports go.
+    // As in production: OpenDKIM drops root for its own user and insists on safe key files
+    // (RequireSafeKeys: no group- or world-writable directory above them, which is why the
+    // export is not under /tmp).
     let text = format!(
         "Background no\nSyslog no\nMode s\nCanonicalization relaxed/relaxed\n\
          KeyTable file:{export}/KeyTable\nSigningTable refile:{export}/{table}\n\
          SignatureAlgorithm {alg}-sha256\nMultipleSignatures yes\nInternalHosts 127.0.0.1\n\
-         RequireSafeKeys no\nSoftwareHeader no\nUMask 077\nTemporaryDirectory {dir}\n\
-         Socket local:{sock}\nPidFile {dir}/{alg}.pid\n",
+         UserID opendkim\nRequireSafeKeys yes\nSoftwareHeader no\nUMask 007\n\
+         TemporaryDirectory {dir}\nSocket local:{sock}\nPidFile {dir}/{alg}.pid\n",
         export = export.display(),
         dir = dir.display(),
         sock = sock.display(),
@@ -165,7 +178,13 @@ pub fn opendkim_signs_with_exported_keys_and_mailtrust_verifies(lab: &Lab) -> Re
         let (c, o, e) = k.activate(&reference, &[]);
         expect(c, 0, "activate", &o, &e)?;
     }
-    let dir = tempfile::tempdir().map_err(fail)?;
+    // Under /run (root's, 0755), not /tmp: OpenDKIM refuses keys below a world-writable
+    // directory, sticky bit or not. The work directory belongs to the opendkim user.
+    let dir = tempfile::Builder::new()
+        .prefix("mailtrust-opendkim-")
+        .tempdir_in("/run")
+        .map_err(fail)?;
+    std::os::unix::fs::chown(dir.path(), Some(opendkim_uid()?), None).map_err(fail)?;
     let export = dir.path().join("export");
     let export_s = export.to_string_lossy().to_string();
     let (c, o, e) = k.run(&[
@@ -174,6 +193,8 @@ pub fn opendkim_signs_with_exported_keys_and_mailtrust_verifies(lab: &Lab) -> Re
         &export_s,
         "--for-mta",
         "mx9.signed.test",
+        "--opendkim-owner",
+        "opendkim",
     ]);
     expect(c, 0, "export --opendkim", &o, &e)?;
     let key_table = std::fs::read_to_string(export.join("KeyTable")).map_err(fail)?;
@@ -248,6 +269,8 @@ pub fn opendkim_signs_with_exported_keys_and_mailtrust_verifies(lab: &Lab) -> Re
         &export_s,
         "--for-mta",
         "mx9.signed.test",
+        "--opendkim-owner",
+        "opendkim",
     ]);
     expect(c, 0, "export again", &o, &e)?;
     let key_table = std::fs::read_to_string(export.join("KeyTable")).map_err(fail)?;
