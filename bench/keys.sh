@@ -24,10 +24,11 @@ for i in $(seq 1 "$rounds"); do
     keys generate --domain signed.test --selector "b$i" > /dev/null
     start=$(date +%s%N)
     keys publish "signed.test/b$i" --server 127.0.0.4 --tsig "$tsig" > /dev/null
+    mid=$(date +%s%N)
     keys activate "signed.test/b$i" --resolver 127.0.0.1:53 --trust-anchor "$state/trust-anchor.key" > /dev/null
     end=$(date +%s%N)
     ms=$(( (end - start) / 1000000 ))
     total=$((total + ms))
-    echo "round $i: publish -> verified activate in ${ms} ms"
+    echo "round $i: publish -> verified activate in ${ms} ms (publish $(( (mid - start) / 1000000 )) ms, activate $(( (end - mid) / 1000000 )) ms)"
 done
 echo "mean publish -> verified activate: $((total / rounds)) ms over $rounds rounds (two process starts, one RFC 2136 update, two direct queries, one validated lookup each)"

@@ -16,11 +16,18 @@ pub(crate) async fn exchange(server: SocketAddr, message: &[u8]) -> std::io::Res
         )
     })?;
     let mut tcp = TcpStream::connect(server).await?;
-    tcp.write_all(&len.to_be_bytes()).await?;
-    tcp.write_all(message).await?;
+    // Length and message in one write, without Nagle: written separately, the message can wait
+    // for the ACK of the two-byte prefix (a delayed ACK) before it leaves.
+    tcp.set_nodelay(true)?;
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(message);
+    tcp.write_all(&framed).await?;
     let mut lb = [0u8; 2];
     tcp.read_exact(&mut lb).await?;
     let mut answer = vec![0u8; usize::from(u16::from_be_bytes(lb))];
     tcp.read_exact(&mut answer).await?;
+    // An orderly close, so the server is not left holding the connection.
+    let _ = tcp.shutdown().await;
     Ok(answer)
 }
