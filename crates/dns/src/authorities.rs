@@ -43,6 +43,12 @@ pub struct Propagation {
 }
 
 impl Propagation {
+    /// Every server gave an answer (records, NXDOMAIN or NODATA): what they serve is known.
+    /// False when the zone could not be found or a server timed out or failed.
+    pub fn complete(&self) -> bool {
+        self.problem.is_none() && self.answers.iter().all(|a| a.outcome.is_answer())
+    }
+
     /// Every server answered authoritatively with the same record set.
     pub fn consistent(&self) -> bool {
         let mut sets = self.answers.iter().map(|a| {

@@ -264,83 +264,115 @@ mod tests {
         assert_eq!(ymd(951_782_400), "20000229");
     }
 
-    /// Drives a whole rotation through a real store with the planner alone (DNS steps are the
-    /// CLI's): the steps come in order, and an active key always went through `published`.
-    #[test]
-    fn a_rotation_runs_to_destruction_in_order() {
-        use crate::clock::ManualClock;
-        use crate::model::Event;
-        use crate::store::{AuditContext, KeyStore, NewKey, SqliteKeyStore};
-        use crate::{Kek, generate};
-        use std::sync::Arc;
+    /// A real store driven by the planner alone (DNS steps are the CLI's), on a manual clock.
+    struct Sim {
+        _dir: tempfile::TempDir,
+        clock: std::sync::Arc<crate::clock::ManualClock>,
+        kek: crate::Kek,
+        store: crate::store::SqliteKeyStore,
+        ctx: crate::store::AuditContext,
+    }
 
-        let dir = tempfile::tempdir().unwrap();
-        let t0 = Timestamp(1_800_000_000);
-        let clock = Arc::new(ManualClock::new(t0));
-        let kek = Kek::generate().unwrap();
-        let mut store =
-            SqliteKeyStore::create(&dir.path().join("k.db"), &kek, clock.clone()).unwrap();
-        let ctx = AuditContext::new("test", None);
-        let domain = Domain::new("example.org").unwrap();
-        let purpose = Purpose::SendingMta { host: "mx1".into() };
-        let add = |store: &mut SqliteKeyStore, sel: &str| {
-            let g = generate(Algorithm::Ed25519).unwrap();
-            store
+    const T0: Timestamp = Timestamp(1_800_000_000);
+
+    impl Sim {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = std::sync::Arc::new(crate::clock::ManualClock::new(T0));
+            let kek = crate::Kek::generate().unwrap();
+            let store =
+                crate::store::SqliteKeyStore::create(&dir.path().join("k.db"), &kek, clock.clone())
+                    .unwrap();
+            Sim {
+                _dir: dir,
+                clock,
+                kek,
+                store,
+                ctx: crate::store::AuditContext::new("test", None),
+            }
+        }
+
+        /// A new key of example.org's MTA mx1.
+        fn add(&mut self, selector: &str, algorithm: Algorithm) -> KeyRecord {
+            use crate::store::{KeyStore, NewKey};
+            let g = crate::generate(algorithm).unwrap();
+            self.store
                 .create_key(
-                    &kek,
+                    &self.kek,
                     NewKey {
-                        domain: domain.clone(),
-                        selector: Selector::new(sel).unwrap(),
-                        purpose: purpose.clone(),
+                        domain: Domain::new("example.org").unwrap(),
+                        selector: Selector::new(selector).unwrap(),
+                        purpose: Purpose::SendingMta { host: "mx1".into() },
                         public: g.public.clone(),
                     },
                     &g.private_pkcs8,
-                    &ctx,
+                    &self.ctx,
                 )
                 .unwrap()
-        };
-        let first = add(&mut store, "mx1-20270115");
-        store.apply(&first.id, Event::Publish, &ctx).unwrap();
-        store.apply(&first.id, Event::Activate, &ctx).unwrap();
+        }
+
+        fn event(&mut self, id: &KeyId, event: crate::model::Event) -> KeyRecord {
+            use crate::store::KeyStore;
+            self.store.apply(id, event, &self.ctx).unwrap()
+        }
+
+        /// A key, published and activated now.
+        fn active(&mut self, selector: &str, algorithm: Algorithm) {
+            use crate::model::Event;
+            let k = self.add(selector, algorithm);
+            self.event(&k.id, Event::Publish);
+            self.event(&k.id, Event::Activate);
+        }
+
+        fn keys(&self) -> Vec<KeyRecord> {
+            use crate::store::KeyStore;
+            self.store.keys().unwrap()
+        }
+
+        /// Carries `step` out; returns the key it created or changed.
+        fn perform(&mut self, step: Step) -> KeyRecord {
+            use crate::model::Event;
+            match step {
+                Step::CreateSuccessor {
+                    selector,
+                    algorithm,
+                    ..
+                } => self.add(selector.as_str(), algorithm),
+                Step::Publish { id } => self.event(&id, Event::Publish),
+                Step::Activate { id } => self.event(&id, Event::Activate),
+                Step::Deactivate { id } => self.event(&id, Event::Deactivate),
+                Step::Revoke { id } => self.event(&id, Event::Revoke),
+                Step::Destroy { id } => self.event(&id, Event::Destroy),
+            }
+        }
+    }
+
+    /// Drives a whole rotation: the steps come in order, and an active key always went
+    /// through `published`.
+    #[test]
+    fn a_rotation_runs_to_destruction_in_order() {
+        use crate::store::KeyStore;
+        let mut sim = Sim::new();
+        sim.active("mx1-20270115", Algorithm::Ed25519);
         let policy = Policy::from_days(30, 7, 7, 30);
-        assert_eq!(
-            next_step(&store.keys().unwrap(), &policy, clock.now()),
-            None
-        );
+        assert_eq!(next_step(&sim.keys(), &policy, sim.clock.now()), None);
         let mut seen = Vec::new();
         for _ in 0..200 {
-            clock.advance(DAY);
-            while let Some(step) = next_step(&store.keys().unwrap(), &policy, clock.now()) {
+            sim.clock.advance(DAY);
+            while let Some(step) = next_step(&sim.keys(), &policy, sim.clock.now()) {
                 seen.push(match &step {
-                    Step::CreateSuccessor { .. } => "create",
+                    Step::CreateSuccessor { selector, .. } => {
+                        assert!(selector.as_str().starts_with("mx1-"), "{selector:?}");
+                        "create"
+                    }
                     Step::Publish { .. } => "publish",
                     Step::Activate { .. } => "activate",
                     Step::Deactivate { .. } => "deactivate",
                     Step::Revoke { .. } => "revoke",
                     Step::Destroy { .. } => "destroy",
                 });
-                match step {
-                    Step::CreateSuccessor { selector, .. } => {
-                        assert!(selector.as_str().starts_with("mx1-"), "{selector:?}");
-                        add(&mut store, selector.as_str());
-                    }
-                    Step::Publish { id } => {
-                        store.apply(&id, Event::Publish, &ctx).unwrap();
-                    }
-                    Step::Activate { id } => {
-                        store.apply(&id, Event::Activate, &ctx).unwrap();
-                    }
-                    Step::Deactivate { id } => {
-                        store.apply(&id, Event::Deactivate, &ctx).unwrap();
-                    }
-                    Step::Revoke { id } => {
-                        store.apply(&id, Event::Revoke, &ctx).unwrap();
-                    }
-                    Step::Destroy { id } => {
-                        store.apply(&id, Event::Destroy, &ctx).unwrap();
-                    }
-                }
-                let keys = store.keys().unwrap();
+                sim.perform(step);
+                let keys = sim.keys();
                 let active = keys
                     .iter()
                     .filter(|k| k.state() == KeyState::Active)
@@ -361,16 +393,14 @@ mod tests {
         );
         assert!(seen.contains(&"destroy"));
         assert!(
-            store
-                .keys()
-                .unwrap()
+            sim.keys()
                 .iter()
                 .filter(|k| k.state() == KeyState::Destroyed)
                 .count()
                 >= 5
         );
         assert!(matches!(
-            store.verify_log().unwrap(),
+            sim.store.verify_log().unwrap(),
             crate::store::LogVerification::Intact { .. }
         ));
     }
@@ -379,76 +409,25 @@ mod tests {
     /// the same run and switch on the same day.
     #[test]
     fn an_rsa_and_ed25519_pair_rotates_together() {
-        use crate::clock::ManualClock;
-        use crate::model::Event;
-        use crate::store::{AuditContext, KeyStore, NewKey, SqliteKeyStore};
-        use crate::{Kek, generate};
-        use std::sync::Arc;
-
-        let dir = tempfile::tempdir().unwrap();
-        let t0 = Timestamp(1_800_000_000);
-        let clock = Arc::new(ManualClock::new(t0));
-        let kek = Kek::generate().unwrap();
-        let mut store =
-            SqliteKeyStore::create(&dir.path().join("k.db"), &kek, clock.clone()).unwrap();
-        let ctx = AuditContext::new("test", None);
-        let domain = Domain::new("example.org").unwrap();
-        let purpose = Purpose::SendingMta { host: "mx1".into() };
-        let add = |store: &mut SqliteKeyStore, sel: &str, alg: Algorithm| {
-            let g = generate(alg).unwrap();
-            store
-                .create_key(
-                    &kek,
-                    NewKey {
-                        domain: domain.clone(),
-                        selector: Selector::new(sel).unwrap(),
-                        purpose: purpose.clone(),
-                        public: g.public.clone(),
-                    },
-                    &g.private_pkcs8,
-                    &ctx,
-                )
-                .unwrap()
-        };
-        let rsa = add(&mut store, "s2026r", Algorithm::Rsa2048);
-        store.apply(&rsa.id, Event::Publish, &ctx).unwrap();
-        store.apply(&rsa.id, Event::Activate, &ctx).unwrap();
-        clock.advance(20 * DAY);
-        let ed = add(&mut store, "s2026e", Algorithm::Ed25519);
-        store.apply(&ed.id, Event::Publish, &ctx).unwrap();
-        store.apply(&ed.id, Event::Activate, &ctx).unwrap();
+        let mut sim = Sim::new();
+        sim.active("s2026r", Algorithm::Rsa2048);
+        sim.clock.advance(20 * DAY);
+        sim.active("s2026e", Algorithm::Ed25519);
         let policy = Policy::from_days(60, 7, 7, 30);
         let mut activations: Vec<(i64, Algorithm)> = Vec::new();
         let mut creations: Vec<(i64, Algorithm)> = Vec::new();
         for _ in 0..125 {
-            clock.advance(DAY);
-            while let Some(step) = next_step(&store.keys().unwrap(), &policy, clock.now()) {
-                let now = clock.now().0;
-                match step {
-                    Step::CreateSuccessor {
-                        selector,
-                        algorithm,
-                        ..
-                    } => {
-                        creations.push((now, algorithm));
-                        add(&mut store, selector.as_str(), algorithm);
-                    }
-                    Step::Publish { id } => {
-                        store.apply(&id, Event::Publish, &ctx).unwrap();
-                    }
-                    Step::Activate { id } => {
-                        let k = store.apply(&id, Event::Activate, &ctx).unwrap();
-                        activations.push((now, k.algorithm()));
-                    }
-                    Step::Deactivate { id } => {
-                        store.apply(&id, Event::Deactivate, &ctx).unwrap();
-                    }
-                    Step::Revoke { id } => {
-                        store.apply(&id, Event::Revoke, &ctx).unwrap();
-                    }
-                    Step::Destroy { id } => {
-                        store.apply(&id, Event::Destroy, &ctx).unwrap();
-                    }
+            sim.clock.advance(DAY);
+            while let Some(step) = next_step(&sim.keys(), &policy, sim.clock.now()) {
+                let now = sim.clock.now().0;
+                let log = match &step {
+                    Step::CreateSuccessor { .. } => Some(&mut creations),
+                    Step::Activate { .. } => Some(&mut activations),
+                    _ => None,
+                };
+                let k = sim.perform(step);
+                if let Some(log) = log {
+                    log.push((now, k.algorithm()));
                 }
             }
         }
@@ -461,8 +440,8 @@ mod tests {
             assert_eq!(pair[0].0, pair[1].0, "{creations:?} {activations:?}");
             assert_ne!(pair[0].1, pair[1].1, "one of each algorithm: {pair:?}");
         }
-        assert_eq!(activations[0].0, t0.0 + 60 * DAY);
-        assert_eq!(activations[2].0, t0.0 + 120 * DAY);
+        assert_eq!(activations[0].0, T0.0 + 60 * DAY);
+        assert_eq!(activations[2].0, T0.0 + 120 * DAY);
     }
 
     #[test]

@@ -47,6 +47,11 @@ fn answer(name: &str, outcome: Outcome, dnssec: DnssecStatus, txt: Option<&str>)
     a
 }
 
+/// The key record `txt` at `name`, as the resolver returns it.
+fn served(name: &str, dnssec: DnssecStatus, txt: &str) -> Answer {
+    answer(name, Outcome::Records, dnssec, Some(txt))
+}
+
 struct Keys {
     rsa_record: String,
     ed_record: String,
@@ -107,18 +112,8 @@ async fn both_signatures_pass_with_prefetched_keys_and_say_how_the_key_was_prote
     let report = run(
         &k.signed,
         &[
-            answer(
-                RSA_NAME,
-                Outcome::Records,
-                DnssecStatus::Secure,
-                Some(&k.rsa_record),
-            ),
-            answer(
-                ED_NAME,
-                Outcome::Records,
-                DnssecStatus::Insecure,
-                Some(&k.ed_record),
-            ),
+            served(RSA_NAME, DnssecStatus::Secure, &k.rsa_record),
+            served(ED_NAME, DnssecStatus::Insecure, &k.ed_record),
         ],
     )
     .await;
@@ -141,18 +136,8 @@ async fn a_changed_body_fails_and_a_wrong_key_fails() {
     let report = run(
         &tampered,
         &[
-            answer(
-                RSA_NAME,
-                Outcome::Records,
-                DnssecStatus::Secure,
-                Some(&k.rsa_record),
-            ),
-            answer(
-                ED_NAME,
-                Outcome::Records,
-                DnssecStatus::Secure,
-                Some(&k.ed_record),
-            ),
+            served(RSA_NAME, DnssecStatus::Secure, &k.rsa_record),
+            served(ED_NAME, DnssecStatus::Secure, &k.ed_record),
         ],
     )
     .await;
@@ -175,12 +160,7 @@ async fn a_changed_body_fails_and_a_wrong_key_fails() {
     let other = sign_both();
     let report = run(
         &k.signed,
-        &[answer(
-            RSA_NAME,
-            Outcome::Records,
-            DnssecStatus::Secure,
-            Some(&other.rsa_record),
-        )],
+        &[served(RSA_NAME, DnssecStatus::Secure, &other.rsa_record)],
     )
     .await;
     assert_eq!(
@@ -220,7 +200,7 @@ async fn missing_key_is_permerror_but_timeout_and_bogus_are_temperror() {
     let report = run(
         &k.signed,
         &[
-            answer(RSA_NAME, Outcome::Records, bogus, Some(&k.rsa_record)),
+            served(RSA_NAME, bogus, &k.rsa_record),
             answer(
                 ED_NAME,
                 Outcome::ServFail,
@@ -247,12 +227,7 @@ async fn missing_key_is_permerror_but_timeout_and_bogus_are_temperror() {
 #[tokio::test]
 async fn a_key_with_ttl_zero_is_still_ours_and_verifies() {
     let k = sign_both();
-    let mut a = answer(
-        RSA_NAME,
-        Outcome::Records,
-        DnssecStatus::Secure,
-        Some(&k.rsa_record),
-    );
+    let mut a = served(RSA_NAME, DnssecStatus::Secure, &k.rsa_record);
     a.records[0].ttl = 0;
     let report = run(&k.signed, &[a]).await;
     let rsa = report.find("example.test", "rsa1").unwrap();
@@ -266,12 +241,7 @@ async fn a_revoked_key_is_permerror() {
     let k = sign_both();
     let report = run(
         &k.signed,
-        &[answer(
-            RSA_NAME,
-            Outcome::Records,
-            DnssecStatus::Secure,
-            Some("v=DKIM1; k=rsa; p="),
-        )],
+        &[served(RSA_NAME, DnssecStatus::Secure, "v=DKIM1; k=rsa; p=")],
     )
     .await;
     let rsa = report.find("example.test", "rsa1").unwrap();

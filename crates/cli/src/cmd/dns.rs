@@ -279,7 +279,7 @@ pub fn propagation(args: crate::args::PropagationArgs) -> anyhow::Result<ExitCod
             println!("  {} {}: {what}{aa}", a.server, a.address);
         }
     }
-    let unreachable = p.problem.is_some() || p.answers.iter().any(|a| !a.outcome.is_answer());
+    let unreachable = !p.complete();
     Ok(if unreachable {
         ExitCode::from(3)
     } else if p.consistent() {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use mailtrust_dns::authorities::Propagation;
 use mailtrust_keys::delegated::DelegationStatus;
 use mailtrust_keys::generate::{dkim_record_text, revoked_record_text, zone_file_entry};
 use mailtrust_keys::publish::{Publisher, Visibility, check_visible, publish};
@@ -1142,8 +1143,9 @@ fn reconcile(
     let wait = Duration::from_secs_f64(resolver_args.timeout.clamp(0.1, 600.0));
     // First the steps an earlier run (or command) left between its DNS change and its commit:
     // DNS decides whether the change happened.
-    for intent in store.intents()? {
-        let k = store.key(&intent.key_id)?;
+    // What every authoritative server serves at a key's selector; `None` (said on stderr) when
+    // one of them could not be asked, which leaves the key for the next run.
+    let served = |k: &KeyRecord| -> anyhow::Result<Option<(String, Propagation)>> {
         let owner = k.selector.record_name(&k.domain)?;
         let name = mailtrust_dns::Resolver::parse_name(&owner)?;
         let p = rt.block_on(mailtrust_dns::authorities::propagation(
@@ -1152,10 +1154,17 @@ fn reconcile(
             mailtrust_dns::QueryType::Txt,
             wait,
         ));
-        if p.problem.is_some() || p.answers.iter().any(|a| !a.outcome.is_answer()) {
+        if !p.complete() {
             eprintln!("keys run: cannot check {owner} now (a server did not answer); next run");
-            continue;
+            return Ok(None);
         }
+        Ok(Some((owner, p)))
+    };
+    for intent in store.intents()? {
+        let k = store.key(&intent.key_id)?;
+        let Some((owner, p)) = served(&k)? else {
+            continue;
+        };
         let since = mailtrust_dns::format_utc(intent.since.0);
         // One server is enough: a change that reached the primary happened, even if a
         // secondary has not caught up (the reconciliation below and activation see to that).
@@ -1192,18 +1201,9 @@ fn reconcile(
         let Some(desired) = k.dkim_record_text() else {
             continue;
         };
-        let owner = k.selector.record_name(&k.domain)?;
-        let name = mailtrust_dns::Resolver::parse_name(&owner)?;
-        let p = rt.block_on(mailtrust_dns::authorities::propagation(
-            &resolver,
-            &name,
-            mailtrust_dns::QueryType::Txt,
-            wait,
-        ));
-        if p.problem.is_some() || p.answers.iter().any(|a| !a.outcome.is_answer()) {
-            eprintln!("keys run: cannot check {owner} now (a server did not answer); next run");
+        let Some((owner, p)) = served(&k)? else {
             continue;
-        }
+        };
         if p.answers.iter().all(|a| a.records.contains(&desired)) {
             continue;
         }
