@@ -86,6 +86,32 @@ fn in_lab(lab: &Lab, args: &[&str]) -> (Output, Duration) {
     (out, start.elapsed())
 }
 
+/// `mailtrust dns update ZONE --server PRIMARY --key KEY CHANGE...` inside the lab.
+fn dns_update(lab: &Lab, zone: &str, primary: &str, key: &str, change: &[&str]) -> Output {
+    let mut args = vec!["dns", "update", zone, "--server", primary, "--key", key];
+    args.extend_from_slice(change);
+    in_lab(lab, &args).0
+}
+
+/// `mailtrust dns propagation NAME TYPE EXTRA...` inside the lab, through the lab's resolver
+/// and trust anchor.
+fn dns_propagation(lab: &Lab, name: &str, qtype: &str, extra: &[&str]) -> (Output, Duration) {
+    let anchor = lab.anchor().to_string_lossy().to_string();
+    let resolver = lab.resolver();
+    let mut args = vec![
+        "dns",
+        "propagation",
+        name,
+        qtype,
+        "--resolver",
+        &resolver,
+        "--trust-anchor",
+        &anchor,
+    ];
+    args.extend_from_slice(extra);
+    in_lab(lab, &args)
+}
+
 struct Looked {
     code: i32,
     json: Value,

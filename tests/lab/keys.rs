@@ -4,7 +4,7 @@
 use libtest_mimic::Failed;
 use serde_json::Value;
 
-use super::{Lab, in_lab};
+use super::{Lab, dns_propagation, dns_update, in_lab};
 
 const DAY: i64 = 86_400;
 
@@ -169,20 +169,12 @@ pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> 
         )));
     }
     // Someone deletes the record by hand: the next `keys run` puts it back.
-    let (out, _) = in_lab(
+    let out = dns_update(
         lab,
-        &[
-            "dns",
-            "update",
-            "signed.test",
-            "--server",
-            &primary,
-            "--key",
-            &key,
-            "--delete",
-            "k2026._domainkey",
-            "TXT",
-        ],
+        "signed.test",
+        &primary,
+        &key,
+        &["--delete", "k2026._domainkey", "TXT"],
     );
     if !out.status.success() {
         return Err(Failed::from("deleting the record by hand"));
@@ -202,19 +194,7 @@ pub fn key_is_published_verified_and_activated(lab: &Lab) -> Result<(), Failed> 
     if !o.contains("publishing it again") {
         return Err(Failed::from(format!("the missing record is put back: {o}")));
     }
-    let (out, _) = in_lab(
-        lab,
-        &[
-            "dns",
-            "propagation",
-            "k2026._domainkey.signed.test",
-            "TXT",
-            "--resolver",
-            &resolver,
-            "--trust-anchor",
-            &anchor,
-        ],
-    );
+    let (out, _) = dns_propagation(lab, "k2026._domainkey.signed.test", "TXT", &[]);
     if out.status.code() != Some(0) || !String::from_utf8_lossy(&out.stdout).contains("v=DKIM1") {
         return Err(Failed::from(format!(
             "the record is back on every server: {}",
@@ -454,20 +434,7 @@ pub fn rotation_survives_a_kill_between_any_two_steps(lab: &Lab) -> Result<(), F
         }
         // The active key's record is what every server serves.
         let name = active[0]["record_name"].as_str().unwrap_or("").to_string();
-        let (out, _) = in_lab(
-            lab,
-            &[
-                "dns",
-                "propagation",
-                &name,
-                "TXT",
-                "--json",
-                "--resolver",
-                &resolver,
-                "--trust-anchor",
-                &anchor,
-            ],
-        );
+        let (out, _) = dns_propagation(lab, &name, "TXT", &["--json"]);
         let p: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         let want = active[0]["record"].as_str().unwrap_or("");
         if p["answers"]

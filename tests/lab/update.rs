@@ -5,7 +5,7 @@
 use libtest_mimic::Failed;
 use serde_json::Value;
 
-use super::{Lab, in_lab};
+use super::{Lab, dns_propagation, dns_update, in_lab};
 
 fn lookup_txt(lab: &Lab, name: &str) -> Result<Value, Failed> {
     let anchor = lab.anchor().to_string_lossy().to_string();
@@ -31,22 +31,12 @@ pub fn signed_update_is_published_and_validates(lab: &Lab) -> Result<(), Failed>
     let (primary, key) = lab.updater("signed.test.")?;
     // A DKIM-sized value: longer than one 255-byte string.
     let value = format!("v=DKIM1; k=rsa; p={}", "A".repeat(380));
-    let (out, _) = in_lab(
+    let out = dns_update(
         lab,
-        &[
-            "dns",
-            "update",
-            "signed.test",
-            "--server",
-            &primary,
-            "--key",
-            &key,
-            "--txt",
-            "upd1._domainkey",
-            &value,
-            "--ttl",
-            "60",
-        ],
+        "signed.test",
+        &primary,
+        &key,
+        &["--txt", "upd1._domainkey", &value, "--ttl", "60"],
     );
     if !out.status.success() {
         return Err(Failed::from(format!(
@@ -56,22 +46,7 @@ pub fn signed_update_is_published_and_validates(lab: &Lab) -> Result<(), Failed>
         )));
     }
     // Every authoritative server serves it (the lab's scenario server, on IPv4 and IPv6).
-    let anchor = lab.anchor().to_string_lossy().to_string();
-    let resolver = lab.resolver();
-    let (out, _) = in_lab(
-        lab,
-        &[
-            "dns",
-            "propagation",
-            "upd1._domainkey.signed.test",
-            "TXT",
-            "--json",
-            "--resolver",
-            &resolver,
-            "--trust-anchor",
-            &anchor,
-        ],
-    );
+    let (out, _) = dns_propagation(lab, "upd1._domainkey.signed.test", "TXT", &["--json"]);
     let prop: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let answers = prop["answers"].as_array().cloned().unwrap_or_default();
     if out.status.code() != Some(0)
@@ -93,20 +68,12 @@ pub fn signed_update_is_published_and_validates(lab: &Lab) -> Result<(), Failed>
         return Err(Failed::from(format!("published and secure: {got}")));
     }
     // Delete it again.
-    let (out, _) = in_lab(
+    let out = dns_update(
         lab,
-        &[
-            "dns",
-            "update",
-            "signed.test",
-            "--server",
-            &primary,
-            "--key",
-            &key,
-            "--delete",
-            "upd1._domainkey",
-            "TXT",
-        ],
+        "signed.test",
+        &primary,
+        &key,
+        &["--delete", "upd1._domainkey", "TXT"],
     );
     if !out.status.success() {
         return Err(Failed::from("delete failed"));
@@ -130,20 +97,12 @@ pub fn wrong_tsig_key_is_refused_and_changes_nothing(lab: &Lab) -> Result<(), Fa
     // Same name, another secret.
     let name = key.split(':').nth(1).unwrap_or("");
     let wrong = format!("hmac-sha256:{name}:d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nISE=");
-    let (out, _) = in_lab(
+    let out = dns_update(
         lab,
-        &[
-            "dns",
-            "update",
-            "signed.test",
-            "--server",
-            &primary,
-            "--key",
-            &wrong,
-            "--txt",
-            "upd2",
-            "should not appear",
-        ],
+        "signed.test",
+        &primary,
+        &wrong,
+        &["--txt", "upd2", "should not appear"],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() != Some(1) || !stderr.contains("NOTAUTH") || !stderr.contains("TSIG key") {
@@ -160,22 +119,7 @@ pub fn wrong_tsig_key_is_refused_and_changes_nothing(lab: &Lab) -> Result<(), Fa
 }
 
 pub fn propagation_of_a_lame_zone_is_unreachable_not_missing(lab: &Lab) -> Result<(), Failed> {
-    let anchor = lab.anchor().to_string_lossy().to_string();
-    let resolver = lab.resolver();
-    let (out, _) = in_lab(
-        lab,
-        &[
-            "dns",
-            "propagation",
-            "www.signed.test",
-            "A",
-            "--json",
-            "--resolver",
-            &resolver,
-            "--trust-anchor",
-            &anchor,
-        ],
-    );
+    let (out, _) = dns_propagation(lab, "www.signed.test", "A", &["--json"]);
     if out.status.code() != Some(0) {
         return Err(Failed::from(format!(
             "a consistent zone: exit {:?} {}",
@@ -183,23 +127,11 @@ pub fn propagation_of_a_lame_zone_is_unreachable_not_missing(lab: &Lab) -> Resul
             String::from_utf8_lossy(&out.stdout)
         )));
     }
-    let (out, elapsed) = in_lab(
+    let (out, elapsed) = dns_propagation(
         lab,
-        &[
-            "dns",
-            "propagation",
-            "www.lame.test",
-            "A",
-            "--json",
-            "--resolver",
-            &resolver,
-            "--trust-anchor",
-            &anchor,
-            "--timeout",
-            "1",
-            "--deadline",
-            "4",
-        ],
+        "www.lame.test",
+        "A",
+        &["--json", "--timeout", "1", "--deadline", "4"],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     if out.status.code() != Some(3) || text.contains("\"nxdomain\"") || elapsed.as_secs() > 20 {

@@ -276,28 +276,14 @@ mod tests {
     fn writes_tables_and_private_files_and_removes_only_what_it_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("opendkim");
-        let first = write(
-            &d,
-            &[
-                key("example.test", "rsa2026"),
-                key("example.test", "ed2026"),
-            ],
-            None,
-            false,
-        )
-        .unwrap();
+        let both = [
+            key("example.test", "rsa2026"),
+            key("example.test", "ed2026"),
+        ];
+        let first = write(&d, &both, None, false).unwrap();
         assert_eq!(first.written.len(), 2);
         assert!(first.changed);
-        let again = write(
-            &d,
-            &[
-                key("example.test", "rsa2026"),
-                key("example.test", "ed2026"),
-            ],
-            None,
-            false,
-        )
-        .unwrap();
+        let again = write(&d, &both, None, false).unwrap();
         assert!(!again.changed && again.removed.is_empty());
         let kt = std::fs::read_to_string(d.join("KeyTable")).unwrap();
         assert!(

@@ -149,11 +149,32 @@ pub fn backup_kdf_params(
     target: &Path,
     clock: Arc<dyn Clock>,
 ) -> Result<Option<crate::crypto::KdfParams>, StoreError> {
+    with_copy(backup, target, |copy| {
+        SqliteKeyStore::open(copy, clock)?.kdf_params()
+    })
+}
+
+/// Runs `f` on a private copy of `backup` made next to `target`, and removes the copy after.
+fn with_copy<T>(
+    backup: &Path,
+    target: &Path,
+    f: impl FnOnce(&Path) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     let copy = sidecar(target, ".restoring");
     private_copy(backup, &copy)?;
-    let params = SqliteKeyStore::open(&copy, clock).and_then(|s| s.kdf_params());
+    let result = f(&copy);
     remove_copy(&copy);
-    params
+    result
+}
+
+/// Appends a store-wide row (no key) to `store`'s audit log.
+fn log_restore(store: &mut SqliteKeyStore, ctx: &AuditContext) -> Result<(), StoreError> {
+    let tx = store
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    append_audit(&tx, store.clock.now(), None, "restore", None, None, ctx)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Replaces the store at `target` (if any) by the backup at `backup`; `ctx` says who did it.
@@ -165,11 +186,9 @@ pub fn restore(
     allow_regression: bool,
     ctx: &AuditContext,
 ) -> Result<RestoreSummary, StoreError> {
-    let copy = sidecar(target, ".restoring");
-    private_copy(backup, &copy)?;
-    let result = restore_from_copy(backup, &copy, target, kek, clock, allow_regression, ctx);
-    remove_copy(&copy);
-    result
+    with_copy(backup, target, |copy| {
+        restore_from_copy(backup, copy, target, kek, clock, allow_regression, ctx)
+    })
 }
 
 fn restore_from_copy(
@@ -204,13 +223,7 @@ fn restore_from_copy(
     };
     if !target.exists() {
         // Nothing to overwrite: the copy becomes the store (its WAL emptied into it first).
-        {
-            let tx = from
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            append_audit(&tx, clock.now(), None, "restore", None, None, &note(&[]))?;
-            tx.commit()?;
-        }
+        log_restore(&mut from, &note(&[]))?;
         from.erase_old_pages()?;
         drop(from);
         std::fs::rename(copy, target).map_err(|e| StoreError::Io {
@@ -233,11 +246,7 @@ fn restore_from_copy(
         // All pages in one step: the destination changes in one transaction.
         b.run_to_completion(i32::MAX, std::time::Duration::from_millis(50), None)?;
     }
-    let tx = current
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    append_audit(&tx, clock.now(), None, "restore", None, None, &note(&found))?;
-    tx.commit()?;
+    log_restore(&mut current, &note(&found))?;
     summary.regressions = found;
     Ok(summary)
 }
