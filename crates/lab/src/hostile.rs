@@ -291,14 +291,16 @@ fn ehlo_flood(mut stream: TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-fn big_chain(mut stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<()> {
+/// The plain part of a STARTTLS session, as an honest server plays it: greeting, EHLO with
+/// STARTTLS offered, and "220 Ready" once the client asks. `None` when the client left first;
+/// otherwise the lines reader, which may hold the start of the client's TLS handshake.
+fn until_starttls(stream: &mut TcpStream, mode: HostileMode) -> io::Result<Option<Lines>> {
     stream.set_read_timeout(Some(IDLE))?;
-    let mode = HostileMode::BigChain;
-    greet(&mut stream, mode)?;
+    greet(stream, mode)?;
     let mut lines = Lines::default();
     let extensions = ["PIPELINING", "STARTTLS"];
     if dialogue(
-        &mut stream,
+        stream,
         &mut lines,
         mode.hostname(),
         &extensions,
@@ -306,9 +308,17 @@ fn big_chain(mut stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<()>
     )?
     .is_none()
     {
-        return Ok(());
+        return Ok(None);
     }
     stream.write_all(b"220 2.0.0 Ready to start TLS\r\n")?;
+    Ok(Some(lines))
+}
+
+fn big_chain(mut stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<()> {
+    let mode = HostileMode::BigChain;
+    let Some(mut lines) = until_starttls(&mut stream, mode)? else {
+        return Ok(());
+    };
     let mut conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
     let early = lines.take_rest();
     if !early.is_empty() {
@@ -323,23 +333,9 @@ fn big_chain(mut stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<()>
 }
 
 fn tls_alert(mut stream: TcpStream) -> io::Result<()> {
-    stream.set_read_timeout(Some(IDLE))?;
-    let mode = HostileMode::TlsAlert;
-    greet(&mut stream, mode)?;
-    let mut lines = Lines::default();
-    let extensions = ["PIPELINING", "STARTTLS"];
-    if dialogue(
-        &mut stream,
-        &mut lines,
-        mode.hostname(),
-        &extensions,
-        &["STARTTLS"],
-    )?
-    .is_none()
-    {
+    let Some(mut lines) = until_starttls(&mut stream, HostileMode::TlsAlert)? else {
         return Ok(());
-    }
-    stream.write_all(b"220 2.0.0 Ready to start TLS\r\n")?;
+    };
     // The ClientHello's record: a 5-byte header (type, version, length), then its body.
     let mut record = lines.take_rest();
     let mut buf = [0u8; 4096];
