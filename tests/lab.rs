@@ -15,6 +15,8 @@ use serde_json::Value;
 
 #[path = "lab/audit.rs"]
 mod audit;
+#[path = "lab/demo.rs"]
+mod demo;
 #[path = "lab/keys.rs"]
 mod keys;
 #[path = "lab/opendkim.rs"]
@@ -895,6 +897,7 @@ fn main() -> std::process::ExitCode {
         keys::rotation_survives_a_kill_between_any_two_steps,
         keys::delegated_selectors_are_tracked_and_the_audit_sees_store_selectors,
         opendkim::opendkim_signs_with_exported_keys_and_mailtrust_verifies,
+        demo::demo_shows_an_overview_and_exits_0,
     ];
     // Listing tests must not start servers.
     if args.list {

@@ -4,7 +4,7 @@
 //! References name NIST SP 800-177 Rev. 1 (February 2019) by section and, where the guide has
 //! one, its security recommendation number; RFC sections; and CISA BOD 18-01 where it applies.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::finding::Severity;
 
@@ -55,6 +55,39 @@ pub struct CheckInfo {
 impl Serialize for CheckId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The id that no check of the catalogue has, when parsing one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCheck(pub String);
+
+impl std::fmt::Display for UnknownCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no check has the id {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownCheck {}
+
+/// Parses an id as the catalogue spells it (`dmarc.policy`), so that a reader of the JSON report
+/// gets the same enum the checks produce.
+impl std::str::FromStr for CheckId {
+    type Err = UnknownCheck;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CheckId::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownCheck(s.to_string()))
     }
 }
 
@@ -250,6 +283,15 @@ mod tests {
             ids, code,
             "docs/audit-report.schema.json and the catalogue list different ids"
         );
+    }
+
+    #[test]
+    fn every_id_parses_back_and_unknown_ids_do_not() {
+        for id in CheckId::ALL {
+            assert_eq!(id.as_str().parse::<CheckId>(), Ok(*id));
+        }
+        assert!("dmarc.nonsense".parse::<CheckId>().is_err());
+        assert!("".parse::<CheckId>().is_err());
     }
 
     /// docs/checks.md lists exactly the ids of the catalogue, in a table whose first column is

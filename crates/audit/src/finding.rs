@@ -4,13 +4,13 @@
 use std::fmt;
 
 use mailtrust_dns::{Answer, DnssecStatus, Outcome};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{self, CheckId};
 
 /// The verdict of one check. Ordered from best to worst for "worst status" summaries, with
 /// `NotApplicable` and `Info` ranking as neutral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Pass,
@@ -56,7 +56,7 @@ impl fmt::Display for Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,

@@ -18,7 +18,7 @@ use mailtrust_dns::{Answer, QueryType, Resolver};
 use mailtrust_probe::Prober;
 use mailtrust_probe::cert::Roots;
 
-pub use catalogue::{CheckId, CheckInfo};
+pub use catalogue::{CheckId, CheckInfo, UnknownCheck};
 pub use finding::{Evidence, Finding, Severity, Status};
 pub use report::{DomainReport, SCHEMA_VERSION, Summary};
 

@@ -29,13 +29,19 @@ pub enum Command {
     Audit(Box<AuditArgs>),
     /// Try mailtrust without internet: bring the lab up, audit its scenario domains, tear it down.
     ///
-    /// Needs root (network namespaces) and the lab's packages (bin/test installs them).
+    /// Prints a table (domain × area) and the three findings to fix first; exit 0 when the demo
+    /// ran, whatever it found. Needs root (network namespaces) and the lab's packages
+    /// (`bin/setup lab` installs them).
     Demo {
-        /// Domains to audit (default: a secure, an unsigned, two bogus, a lame and a
-        /// null-MX domain of the lab, and mail servers with good TLS, an expired certificate, no
-        /// STARTTLS and a TLSA mismatch).
+        /// Domains to audit (default: a good example where every check passes, an unsigned, two
+        /// bogus, a null-MX and a lame domain of the lab, and mail servers with an expired
+        /// certificate, no STARTTLS and a TLSA mismatch).
         domains: Vec<String>,
-        /// Print JSON instead of text.
+        /// Every finding with its evidence and fix, as `mailtrust audit` prints them, instead of
+        /// the overview (a table of domains and areas, and the three findings to fix first).
+        #[arg(long, conflicts_with = "json")]
+        details: bool,
+        /// Print the audit's JSON document instead of the overview.
         #[arg(long)]
         json: bool,
     },

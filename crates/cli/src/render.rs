@@ -6,7 +6,7 @@ use std::fmt::Write;
 use indicatif::{ProgressBar, ProgressStyle};
 use mailtrust_audit::{CheckId, DomainReport, Finding, Status, catalogue};
 
-fn paint(s: &str, code: &str, color: bool) -> String {
+pub(crate) fn paint(s: &str, code: &str, color: bool) -> String {
     if color {
         format!("\x1b[{code}m{s}\x1b[0m")
     } else {

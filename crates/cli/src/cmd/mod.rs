@@ -17,7 +17,18 @@ pub const EXIT_ERROR: u8 = 2;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Audit(args) => audit::run(*args),
-        Command::Demo { domains, json } => demo::run(domains, json),
+        Command::Demo {
+            domains,
+            details,
+            json,
+        } => demo::run(
+            domains,
+            match (details, json) {
+                (_, true) => demo::View::Json,
+                (true, false) => demo::View::Details,
+                (false, false) => demo::View::Overview,
+            },
+        ),
         Command::Dns(DnsCommand::Lookup(args)) => dns::lookup(args),
         Command::Dns(DnsCommand::Update(args)) => dns::update(args),
         Command::Dns(DnsCommand::Propagation(args)) => dns::propagation(args),
