@@ -283,6 +283,12 @@ mod tests {
         assert_eq!(a.rdatas().count(), 0);
     }
 
+    /// `alias` CNAME → `target.name` (the CNAME judged `cname`), answered by `target`.
+    fn via(alias: &str, cname: DnssecStatus, target: Answer) -> Answer {
+        let hops = vec![hop(alias, &target.name, cname)];
+        combine(&n(alias), target.qtype, hops, target)
+    }
+
     #[test]
     fn the_weakest_hop_decides() {
         let secure_txt = || {
@@ -300,31 +306,13 @@ mod tests {
             t
         };
         // A secure chain: secure, CNAME first, then the target's records.
-        let a = combine(
-            &n("_dmarc.x.test."),
-            QueryType::Txt,
-            vec![hop(
-                "_dmarc.x.test.",
-                "policy.x.test.",
-                DnssecStatus::Secure,
-            )],
-            secure_txt(),
-        );
+        let a = via("_dmarc.x.test.", DnssecStatus::Secure, secure_txt());
         assert_eq!(a.dnssec, DnssecStatus::Secure);
         assert_eq!(a.outcome, Outcome::Records);
         assert_eq!(a.records[0].rtype, "CNAME");
         assert_eq!(a.rdatas().count(), 1);
         // An insecure CNAME in front of a secure target: insecure, never secure.
-        let a = combine(
-            &n("_dmarc.x.test."),
-            QueryType::Txt,
-            vec![hop(
-                "_dmarc.x.test.",
-                "policy.x.test.",
-                DnssecStatus::Insecure,
-            )],
-            secure_txt(),
-        );
+        let a = via("_dmarc.x.test.", DnssecStatus::Insecure, secure_txt());
         assert_eq!(a.dnssec, DnssecStatus::Insecure);
         // A bogus target stays bogus, with the target's reason.
         let mut target = Answer::new(
@@ -338,16 +326,7 @@ mod tests {
             RData::A(A::new(192, 0, 2, 30)),
             &expired(),
         )];
-        let a = combine(
-            &n("intobogus.x.test."),
-            QueryType::A,
-            vec![hop(
-                "intobogus.x.test.",
-                "www.expired.test.",
-                DnssecStatus::Secure,
-            )],
-            target,
-        );
+        let a = via("intobogus.x.test.", DnssecStatus::Secure, target);
         assert_eq!(a.dnssec, expired());
         assert!(
             a.bogus_reason
@@ -363,16 +342,7 @@ mod tests {
             Outcome::Timeout,
             DnssecStatus::Indeterminate,
         );
-        let a = combine(
-            &n("intolame.x.test."),
-            QueryType::A,
-            vec![hop(
-                "intolame.x.test.",
-                "www.lame.test.",
-                DnssecStatus::Secure,
-            )],
-            target,
-        );
+        let a = via("intolame.x.test.", DnssecStatus::Secure, target);
         assert_eq!(a.dnssec, DnssecStatus::Indeterminate);
         assert_eq!(a.outcome, Outcome::Timeout);
     }
