@@ -15,6 +15,10 @@ use serde_json::Value;
 
 #[path = "lab/audit.rs"]
 mod audit;
+#[path = "lab/cname.rs"]
+mod cname;
+#[path = "lab/crosscheck.rs"]
+mod crosscheck;
 #[path = "lab/demo.rs"]
 mod demo;
 #[path = "lab/keys.rs"]
@@ -864,6 +868,10 @@ fn main() -> std::process::ExitCode {
         text_output_reads_well,
         large_answer_is_fetched_over_tcp,
         a_dead_upstream_is_skipped,
+        cname::nodata_after_a_cname_is_secure,
+        cname::dmarc_record_behind_a_cname_is_secure,
+        cname::a_cname_is_no_stronger_than_its_target,
+        crosscheck::validators_agree_on_every_scenario_name,
         audit::findings_have_the_documented_shape,
         audit::secure_domain_passes_dns_checks,
         audit::unsigned_zone_warns_with_a_fix,

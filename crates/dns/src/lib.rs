@@ -16,6 +16,7 @@ pub mod answer;
 pub mod authorities;
 mod cd_bit;
 pub mod chain;
+mod cname;
 pub mod config;
 mod inflight;
 mod key_cache;

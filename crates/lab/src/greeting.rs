@@ -140,7 +140,7 @@ impl Running {
 }
 
 /// Moves the calling thread into the network namespace `netns` (`/run/netns/NAME`).
-fn enter_netns(netns: &str) -> Result<(), String> {
+pub(crate) fn enter_netns(netns: &str) -> Result<(), String> {
     let path = Path::new("/run/netns").join(netns);
     let file =
         std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;

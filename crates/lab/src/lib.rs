@@ -142,6 +142,53 @@ pub fn exec(state: &Path, cmd: &[OsString]) -> Result<ExitStatus, LabError> {
     lifecycle::exec(state, cmd)
 }
 
+/// Moves the calling thread into the lab's network namespace (`info.netns`), so that a test or
+/// a benchmark can talk to the lab's servers in-process: a socket belongs to the namespace of the
+/// thread that creates it, so everything that thread (or a current-thread async runtime on it)
+/// opens afterwards reaches the lab, and nothing else. Needs root (CAP_SYS_ADMIN).
+pub fn enter_netns(info: &LabInfo) -> Result<(), LabError> {
+    greeting::enter_netns(&info.netns).map_err(LabError::Prerequisite)
+}
+
+/// A built-in scenario zone (`lab/scenarios`) and the names it serves.
+#[derive(Debug, Clone)]
+pub struct ScenarioNames {
+    /// Absolute, lower case, e.g. `signed.test.`.
+    pub zone: String,
+    pub dnssec: DnssecState,
+    /// Every owner name of the zone as the lab serves it (the scenario file's and what the lab
+    /// adds: SOA, apex NS, `ns1.<zone>`), absolute, lower case, the apex first, each once.
+    pub owners: Vec<String>,
+}
+
+/// The built-in scenario zones and their owner names, sorted by zone; for tests that go over
+/// every name the lab serves (e.g. the cross-check of mailtrust's validator against Unbound's).
+pub fn builtin_scenarios() -> Result<Vec<ScenarioNames>, LabError> {
+    let dir = lifecycle::builtin_scenario_dir();
+    let mut out = Vec::new();
+    for s in scenario::load(&[(dir, true)])? {
+        let served = zone::scenario_zone(&s);
+        let entries =
+            masterfile::parse(&served, &s.zone).map_err(|(line, message)| LabError::Scenario {
+                path: s.path.clone(),
+                line,
+                message: format!("as served by the lab: {message}"),
+            })?;
+        let mut owners = vec![s.zone.clone()];
+        for e in entries {
+            if !owners.contains(&e.owner) {
+                owners.push(e.owner);
+            }
+        }
+        out.push(ScenarioNames {
+            zone: s.zone,
+            dnssec: s.header.dnssec,
+            owners,
+        });
+    }
+    Ok(out)
+}
+
 /// Serves as a hostile SMTP peer (see [`HostileMode`]) on each `ADDR:PORT` of `listen`. Runs
 /// until killed; one thread per connection, bounded in number, and no client error ends it.
 pub fn serve_hostile(mode: HostileMode, listen: &[String]) -> Result<(), LabError> {
@@ -152,4 +199,38 @@ pub fn serve_hostile(mode: HostileMode, listen: &[String]) -> Result<(), LabErro
 /// never answers, never closes. Runs until killed.
 pub fn serve_lame(listen: &[String]) -> Result<(), LabError> {
     lame::serve(listen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_scenarios_name_every_served_owner_once() {
+        let all = builtin_scenarios().expect("the built-in scenarios load");
+        let signed = all
+            .iter()
+            .find(|s| s.zone == "signed.test.")
+            .expect("signed.test is built in");
+        assert_eq!(signed.dnssec, DnssecState::Signed);
+        assert_eq!(
+            signed.owners.first().map(String::as_str),
+            Some("signed.test.")
+        );
+        for name in [
+            "alias.signed.test.",
+            "_dmarc.signed.test.",
+            "ns1.signed.test.",
+        ] {
+            assert!(signed.owners.iter().any(|o| o == name), "{name}");
+        }
+        let mut unique = signed.owners.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), signed.owners.len(), "each name once");
+        assert!(
+            all.iter()
+                .any(|s| s.zone == "lame.test." && s.dnssec == DnssecState::Lame)
+        );
+    }
 }

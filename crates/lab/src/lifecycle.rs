@@ -93,11 +93,15 @@ impl StateDir {
 /// The scenario directories in reading order: the built-in one (optional at run time: an
 /// installed binary may not have the source tree), then the user's (required).
 fn scenario_dirs(opts: &LabOptions) -> Vec<(PathBuf, bool)> {
-    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/scenarios");
-    let builtin = builtin.canonicalize().unwrap_or(builtin);
-    std::iter::once((builtin, false))
+    std::iter::once((builtin_scenario_dir(), false))
         .chain(opts.scenario_dirs.iter().map(|d| (d.clone(), true)))
         .collect()
+}
+
+/// The source tree's `lab/scenarios`.
+pub(crate) fn builtin_scenario_dir() -> PathBuf {
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/scenarios");
+    builtin.canonicalize().unwrap_or(builtin)
 }
 
 pub(crate) fn write(path: &Path, text: &str) -> Result<(), LabError> {

@@ -89,6 +89,10 @@ impl UnboundInstance {
                 set("module-config", "\"validator iterator\"");
                 set("trust-anchor-file", &quoted(trust_anchor));
                 set("val-log-level", "2");
+                // RFC 8914 extended errors: a SERVFAIL for a bogus answer carries the
+                // validator's reason (DNSSEC Bogus, Signature Expired, ...), so a cross-check can
+                // tell it from a SERVFAIL for a server that did not answer.
+                set("ede", "yes");
             }
         }
         c.push_str("\nremote-control:\n    control-enable: no\n");
@@ -121,6 +125,7 @@ mod tests {
         assert!(c.contains("interface: 127.0.0.1@53\n"));
         assert!(c.contains("interface: ::1@53\n"));
         assert!(!c.contains("trust-anchor-file"));
+        assert!(!c.contains("ede:"));
         assert!(c.contains("local-zone: \"test.\" nodefault"));
         assert!(c.contains("root-hints: \"/s/root.hints\""));
     }
@@ -133,5 +138,6 @@ mod tests {
         assert!(c.contains("trust-anchor-file: \"/s/trust-anchor.key\""));
         assert!(c.contains("interface: 127.0.0.53@53\n"));
         assert!(c.contains("pidfile: \"/s/unbound/unbound-validator/unbound.pid\""));
+        assert!(c.contains("ede: yes\n"), "bogus SERVFAILs carry the reason");
     }
 }
