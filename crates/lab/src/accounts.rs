@@ -58,6 +58,23 @@ pub(crate) fn make_dir(dir: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), 
         .context(|| format!("cannot set the mode of {}", dir.display()))
 }
 
+/// Hands `dir` and the entries in it (a flat directory root has just filled, before any daemon
+/// could reach it) to `uid:gid`, `dir` with `mode`. Symlinks are not followed (`lchown`).
+pub(crate) fn hand_over(dir: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), LabError> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(dir).context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry
+            .context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+            .context(|| format!("cannot hand {} to {uid}:{gid}", path.display()))?;
+    }
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
+        .context(|| format!("cannot hand {} to {uid}:{gid}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .context(|| format!("cannot set the mode of {}", dir.display()))
+}
+
 /// The server processes run as unprivileged users that must reach files inside the state
 /// directory: every directory above it must be searchable by others.
 pub(crate) fn check_reachable(state: &Path) -> Result<(), LabError> {
