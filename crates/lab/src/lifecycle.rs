@@ -649,6 +649,9 @@ pub(crate) fn down(state: &Path, removal: Removal) -> Result<(), LabError> {
 
 /// Reads `lab.json` of a running lab.
 pub(crate) fn load(state: &Path) -> Result<LabInfo, LabError> {
+    // lab.json names the namespace `exec` enters as root: only from a directory root alone
+    // controls (a missing one fails below, as "not running").
+    state::existing(state)?;
     let path = state.join("lab.json");
     let bytes = std::fs::read(&path).map_err(|e| LabError::NotRunning {
         state: state.to_path_buf(),
