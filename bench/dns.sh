@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DNS benchmark: validated lookups through mailtrust against plain lookups of the same names
 # through the same Unbound (the peer), in one run, inside the lab. Prints lookups/s and the ratio.
-# Needs root and the lab's packages (bin/test installs them). Not run in CI.
+# Needs root and the lab's packages (`bin/setup lab` installs them). Not run in CI.
 #
 #   bench/dns.sh [NAMES] [CONCURRENCY]      # default 3000 names, concurrency 200
 set -euo pipefail

@@ -16,7 +16,7 @@ mt="$target/release/mailtrust"
 . bench/lib.sh
 bench_workdir keys-bench
 "$mt" lab up --state "$state" > /dev/null
-head -c 32 /dev/urandom > "$work/kek"
+(umask 077; head -c 32 /dev/urandom > "$work/kek")   # a secret: 0600 from the start
 tsig=$(python3 -c "import json,sys; z=[z for z in json.load(open('$state/lab.json'))['zones'] if z['name']=='signed.test.'][0]; t=z['tsig']; print(f\"{t['algorithm']}:{t['name']}:{t['secret']}\")")
 keys() { "$mt" lab exec --state "$state" -- "$mt" keys --store "$work/keys.db" --kek-file "$work/kek" "$@"; }
 total=0

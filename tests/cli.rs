@@ -4,6 +4,19 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrust");
 
+/// Writes a test KEK as any secret is written: 0600 from its creation, never through a symlink.
+fn write_kek(path: &std::path::Path, bytes: [u8; 32]) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(&bytes))
+        .expect("kek");
+}
+
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN)
         .args(args)
@@ -118,7 +131,7 @@ fn keys_export_import_kek_and_bad_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let kek = d.join("kek");
-    std::fs::write(&kek, [7u8; 32]).expect("kek");
+    write_kek(&kek, [7u8; 32]);
     let store = d.join("keys.db");
     let (s, k) = (
         store.to_string_lossy().to_string(),
@@ -260,9 +273,9 @@ fn keys_backup_and_restore_never_undo_history_silently() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let kek = d.join("kek");
-    std::fs::write(&kek, [9u8; 32]).expect("kek");
+    write_kek(&kek, [9u8; 32]);
     let other_kek = d.join("other");
-    std::fs::write(&other_kek, [8u8; 32]).expect("kek");
+    write_kek(&other_kek, [8u8; 32]);
     let store = d.join("keys.db");
     let backup = d.join("backup.db");
     let (s, k, b) = (

@@ -25,6 +25,8 @@ mod demo;
 mod keys;
 #[path = "lab/opendkim.rs"]
 mod opendkim;
+#[path = "lab/state.rs"]
+mod state;
 #[path = "lab/transport.rs"]
 mod transport;
 #[path = "lab/update.rs"]
@@ -817,11 +819,10 @@ fn bring_up() -> Result<(Lab, Teardown), String> {
             Teardown(None),
         ));
     }
-    let state = std::env::temp_dir().join(format!("mailtrust-lab-test-{}", std::process::id()));
-    let guard = Teardown(Some(state.clone()));
+    // No --state: the lab makes a directory with an unpredictable name (a predictable one in
+    // the shared temporary directory could be pre-created by another user) and says where.
     let out = Command::new(BIN)
-        .args(["lab", "up", "--json", "--state"])
-        .arg(&state)
+        .args(["lab", "up", "--json"])
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
@@ -832,6 +833,12 @@ fn bring_up() -> Result<(Lab, Teardown), String> {
     }
     let info: Value =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("lab up JSON: {e}"))?;
+    let state = PathBuf::from(
+        info["state"]
+            .as_str()
+            .ok_or("lab up JSON without `state`")?,
+    );
+    let guard = Teardown(Some(state.clone()));
     Ok((Lab { state, info }, guard))
 }
 
@@ -905,6 +912,10 @@ fn main() -> std::process::ExitCode {
         keys::rotation_survives_a_kill_between_any_two_steps,
         keys::delegated_selectors_are_tracked_and_the_audit_sees_store_selectors,
         opendkim::opendkim_signs_with_exported_keys_and_mailtrust_verifies,
+        state::state_dir_is_unpredictable_and_roots_alone,
+        state::knot_and_unbound_run_as_their_own_users,
+        state::secrets_are_not_readable_by_others,
+        state::up_refuses_state_dirs_others_could_change,
         demo::demo_shows_an_overview_and_exits_0,
     ];
     // Listing tests must not start servers.
@@ -928,7 +939,7 @@ fn main() -> std::process::ExitCode {
             let lab = lab.clone();
             Trial::test(name, move || match &lab {
                 Some(lab) => f(lab),
-                None => Err(Failed::from("the lab did not come up (see above); the lab tests need root, knot, unbound and ldnsutils: run bin/test")),
+                None => Err(Failed::from("the lab did not come up (see above); the lab tests need root, and the lab packages (`bin/setup lab`)")),
             })
         })
         .collect();

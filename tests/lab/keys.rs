@@ -26,7 +26,18 @@ impl<'a> Keys<'a> {
             // Test data only: any 32 bytes make a KEK.
             *b = (i as u8).wrapping_mul(37).wrapping_add(11);
         }
-        std::fs::write(&kek, bytes).map_err(|e| Failed::from(e.to_string()))?;
+        // A KEK is a secret: 0600 from its creation, never through a symlink.
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&kek)
+                .and_then(|mut f| f.write_all(&bytes))
+                .map_err(|e| Failed::from(e.to_string()))?;
+        }
         Ok(Self {
             lab,
             store: dir.path().join("keys.db").to_string_lossy().to_string(),

@@ -278,9 +278,13 @@ pub struct ResolverArgs {
 pub enum LabCommand {
     /// Start the lab (Knot DNS root, test. and scenario zones; Unbound resolvers).
     Up {
-        /// Directory for the lab's state: configs, keys, zones, PIDs, logs.
+        /// Directory for the lab's state: configs, keys, zones, PIDs, logs. Without it, a fresh
+        /// directory with an unpredictable name is made in the temporary directory (printed,
+        /// and `state` in the JSON). The lab runs as root: a DIR that another user owns or
+        /// could replace (under a directory writable by others without the sticky bit) is
+        /// refused; a missing one is created.
         #[arg(long, value_name = "DIR")]
-        state: PathBuf,
+        state: Option<PathBuf>,
         /// Extra scenario directories (one zone file per scenario domain); repeatable.
         #[arg(long = "scenarios", value_name = "DIR")]
         scenarios: Vec<PathBuf>,
@@ -288,10 +292,14 @@ pub enum LabCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stop everything a lab started (works after a crash of `up` too).
+    /// Stop everything a lab started (works after a crash of `up` too) and remove its files
+    /// (and the state directory, if `up` made it).
     Down {
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
+        /// Keep logs, configurations and keys for a post-mortem.
+        #[arg(long)]
+        keep: bool,
     },
     /// Print the JSON of a running lab.
     Status {

@@ -1,7 +1,7 @@
 //! A small driver for trying the lab without the `mailtrust` CLI:
 //!
 //! ```text
-//! labctl up STATE [SCENARIO_DIR...]   # prints lab.json
+//! labctl up STATE [SCENARIO_DIR...]   # prints lab.json (STATE `-`: a fresh directory)
 //! labctl down STATE
 //! labctl exec STATE -- CMD [ARGS...]
 //! labctl serve-lame --listen ADDR:PORT [--listen ADDR:PORT ...]
@@ -33,8 +33,13 @@ fn run(args: &[OsString]) -> Result<ExitCode, LabError> {
         Some("up") => {
             let (state, dirs) = rest.split_first().ok_or_else(usage)?;
             let exe = std::env::current_exe().map_err(|e| LabError::Other(e.to_string()))?;
+            let state = if state == "-" {
+                mailtrust_lab::create_state_dir()?
+            } else {
+                PathBuf::from(state)
+            };
             let opts = LabOptions {
-                state: PathBuf::from(state),
+                state,
                 scenario_dirs: dirs.iter().map(PathBuf::from).collect(),
                 lame_server_cmd: vec![exe.clone().into(), "serve-lame".into()],
                 hostile_server_cmd: vec![exe.into(), "serve-hostile".into()],

@@ -32,7 +32,7 @@ pub(crate) fn user(name: &str, package: &str) -> Result<(u32, u32), LabError> {
         std::fs::read_to_string("/etc/passwd").context(|| "cannot read /etc/passwd".into())?;
     find_user(&passwd, name).ok_or_else(|| {
         LabError::Prerequisite(format!(
-            "the lab needs the system user `{name}` (package {package}); `bin/test` installs it"
+            "the lab needs the system user `{name}` (package {package}); `bin/setup lab` installs it"
         ))
     })
 }
@@ -43,7 +43,7 @@ pub(crate) fn group(name: &str, package: &str) -> Result<u32, LabError> {
         std::fs::read_to_string("/etc/group").context(|| "cannot read /etc/group".into())?;
     find_group(&groups, name).ok_or_else(|| {
         LabError::Prerequisite(format!(
-            "the lab needs the system group `{name}` (package {package}); `bin/test` installs it"
+            "the lab needs the system group `{name}` (package {package}); `bin/setup lab` installs it"
         ))
     })
 }
@@ -53,6 +53,23 @@ pub(crate) fn make_dir(dir: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), 
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
     std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+        .context(|| format!("cannot hand {} to {uid}:{gid}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .context(|| format!("cannot set the mode of {}", dir.display()))
+}
+
+/// Hands `dir` and the entries in it (a flat directory root has just filled, before any daemon
+/// could reach it) to `uid:gid`, `dir` with `mode`. Symlinks are not followed (`lchown`).
+pub(crate) fn hand_over(dir: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), LabError> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(dir).context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry
+            .context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+            .context(|| format!("cannot hand {} to {uid}:{gid}", path.display()))?;
+    }
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
         .context(|| format!("cannot hand {} to {uid}:{gid}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
         .context(|| format!("cannot set the mode of {}", dir.display()))

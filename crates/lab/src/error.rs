@@ -51,6 +51,15 @@ pub enum LabError {
     )]
     AlreadyRunning { state: PathBuf, netns: String },
 
+    /// The state directory, or a directory above it, could be changed by someone other than
+    /// root: a lab running as root must not write, chown or delete there.
+    #[error(
+        "refusing the state directory {}: {reason}; choose a directory only root can change, or \
+         leave out --state and the lab makes a fresh one",
+        .path.display()
+    )]
+    UnsafeState { path: PathBuf, reason: String },
+
     /// `load` or `exec` was asked for a state directory without a running lab.
     #[error("no lab is running in {} ({reason}); start one with `mailtrust lab up --state {}`", .state.display(), .state.display())]
     NotRunning { state: PathBuf, reason: String },

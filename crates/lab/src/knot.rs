@@ -13,6 +13,13 @@ use crate::tsig::TsigKey;
 /// records for the parents are known before any server runs.
 const POLICY: &str = "lab";
 
+/// The system user (and group) knotd drops to after binding port 53, as the Debian package runs
+/// it; keymgr reads the same `user:` and switches to it too. Everything else it reads is
+/// root's and readable by the group (the configuration holds the TSIG secret: 0640 root:knot);
+/// what it writes ([`KnotInstance::storage`], [`KnotInstance::rundir`], the zone files it syncs)
+/// is handed to it.
+pub(crate) const USER: &str = "knot";
+
 /// One zone served by an instance.
 #[derive(Debug, Clone)]
 pub(crate) struct KnotZone {
@@ -45,15 +52,16 @@ impl KnotInstance {
         self.dir.join("knot.conf")
     }
 
+    /// The KASP database, journal and timers: Knot's (and keymgr's, which runs as Knot's user).
     pub(crate) fn storage(&self) -> PathBuf {
         self.dir.join("db")
     }
 
+    /// The control socket: Knot's.
     pub(crate) fn rundir(&self) -> PathBuf {
         self.dir.join("run")
     }
 
-    /// Where the zone file for `domain` goes (`.` becomes `root`).
     /// Serves `domain` from this instance, from its zone file under `zones/`.
     pub(crate) fn add_zone(&mut self, domain: &str, signing: bool, updatable: bool) {
         let file = self.zone_file(domain);
@@ -65,10 +73,17 @@ impl KnotInstance {
         });
     }
 
+    /// Where the zone file for `domain` goes (`.` becomes `root`).
     pub(crate) fn zone_file(&self, domain: &str) -> PathBuf {
         let stem = domain.trim_end_matches('.');
         let stem = if stem.is_empty() { "root" } else { stem };
-        self.dir.join("zones").join(format!("{stem}.zone"))
+        self.zones_dir().join(format!("{stem}.zone"))
+    }
+
+    /// The zone files: written by root during `up`, handed to Knot before it starts (with
+    /// `zonefile-sync: 0` it writes changes back).
+    pub(crate) fn zones_dir(&self) -> PathBuf {
+        self.dir.join("zones")
     }
 
     /// The knot.conf text.
@@ -80,7 +95,7 @@ impl KnotInstance {
         let mut c = String::from("# Written by the mailtrust lab; rebuilt on every `lab up`.\n");
         let _ = write!(
             c,
-            "server:\n    rundir: \"{}\"\n    listen: [ {}@53, {}@53 ]\n    \
+            "server:\n    rundir: \"{}\"\n    user: {USER}:{USER}\n    listen: [ {}@53, {}@53 ]\n    \
              udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n    \
              identity: \"\"\n    version: \"\"\n\n",
             self.rundir().display(),
@@ -143,6 +158,10 @@ mod tests {
         };
         let c = k.config(Some(&key));
         assert!(c.contains("listen: [ 127.0.0.4@53, fd00:6d74::4@53 ]"));
+        assert!(
+            c.contains("\n    user: knot:knot\n"),
+            "knotd runs as knot: {c}"
+        );
         assert!(c.contains("storage: \"/s/knot/knot-scenarios/db\""));
         assert!(c.contains(
             "  - domain: \"signed.test.\"\n    file: \"/s/knot/knot-scenarios/zones/signed.test.zone\"\n    dnssec-signing: on\n    dnssec-policy: lab\n    acl: lab-update\n"

@@ -19,8 +19,18 @@
 //! - [`up`] starts a lab whose state lives in `opts.state` and returns [`LabInfo`] (also written
 //!   to `<state>/lab.json`).
 //! - [`load`] reads `<state>/lab.json` of a running lab.
-//! - [`down`] stops everything recorded in `<state>` (by PID) and removes the namespace; it works
-//!   after a crash of `up` half-way through, and is idempotent.
+//! - [`down`] stops everything recorded in `<state>` (by PID), removes the namespace and the files
+//!   `up` wrote (and the state directory, if `up` created it); it works after a crash of `up`
+//!   half-way through, and is idempotent. [`down_keeping_files`] leaves the files for a
+//!   post-mortem.
+//! - [`create_state_dir`] makes a fresh, unpredictable state directory (what `lab up` without
+//!   `--state` uses).
+//!
+//! The lab runs as root, so its state directory must be one only root can change (see
+//! `state.rs`): `up` refuses one that another user owns or could replace. Knot and Unbound
+//! drop to their own users (`knot`, `unbound`) like the mail servers; secrets (the TSIG key in
+//! `lab.json`, `tsig.key` and Knot's configuration, the TLS private keys) are not readable by
+//! others.
 //! - [`exec`] runs a command inside the lab's namespace and returns its exit status.
 //! - [`serve_lame`] is the body of the hidden `mailtrust lab serve-lame` command: it binds UDP and
 //!   TCP sockets and reads queries without ever answering (a lame name server).
@@ -51,6 +61,7 @@ mod process;
 mod readiness;
 mod scenario;
 mod services;
+mod state;
 mod topology;
 mod tsig;
 mod unbound;
@@ -86,6 +97,10 @@ pub struct LabOptions {
 /// add fields, never change these.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabInfo {
+    /// The state directory (canonical): where `lab down --state` must point. Absent in the
+    /// `lab.json` of labs started before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<PathBuf>,
     pub netns: String,
     /// The non-validating recursive resolver (Unbound, `module-config: "iterator"`), `IP:PORT`.
     pub resolver: String,
@@ -116,6 +131,8 @@ pub struct ZoneInfo {
     /// signed | unsigned | expired | bad-ds | lame | bogus-tlsa
     pub dnssec: String,
     pub primary: String,
+    /// `{algorithm, name, secret, file}` for zones that take RFC 2136 updates; `file` holds the
+    /// key as `ALGORITHM:NAME:SECRET` (mode 0600).
     pub tsig: Option<serde_json::Value>,
 }
 
@@ -132,9 +149,23 @@ pub fn load(state: &Path) -> Result<LabInfo, LabError> {
     lifecycle::load(state)
 }
 
-/// Stops everything recorded in `state` and deletes the namespace; idempotent.
+/// Stops everything recorded in `state`, deletes the namespace and removes the files `up`
+/// wrote (the directory too if `up` created it); idempotent.
 pub fn down(state: &Path) -> Result<(), LabError> {
-    lifecycle::down(state)
+    lifecycle::down(state, lifecycle::Removal::All)
+}
+
+/// Like [`down`], but logs, configurations and keys stay for a post-mortem (the next `up`
+/// replaces them).
+pub fn down_keeping_files(state: &Path) -> Result<(), LabError> {
+    lifecycle::down(state, lifecycle::Removal::KeepFiles)
+}
+
+/// Makes a fresh state directory in the temporary directory, mkdtemp-style (random name,
+/// created exclusively, then 0711), marked so that [`down`] removes it. A predictable name in
+/// a shared directory could be pre-created by another user.
+pub fn create_state_dir() -> Result<PathBuf, LabError> {
+    state::create_temporary()
 }
 
 /// Runs `cmd` inside the lab's namespace, stdio inherited, and returns its exit status.

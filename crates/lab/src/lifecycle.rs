@@ -17,7 +17,7 @@ use crate::dovecot::{self, DovecotDir};
 use crate::error::{IoContext, LabError};
 use crate::greeting::{self, ServiceProbe};
 use crate::hostile;
-use crate::knot::KnotInstance;
+use crate::knot::{self, KnotInstance};
 use crate::nginx::{self, NginxDir};
 use crate::pki::{self, TlsDir};
 use crate::postfix::{self, PostfixDir};
@@ -25,9 +25,10 @@ use crate::process::{self, Spawned};
 use crate::readiness::{self, Probe};
 use crate::scenario::{self, DnssecState, Scenario};
 use crate::services;
+use crate::state::{self, Access};
 use crate::topology::{self, endpoint, socket};
 use crate::tsig::TsigKey;
-use crate::unbound::{Role, UnboundInstance};
+use crate::unbound::{self, Role, UnboundInstance};
 use crate::zone::{self, Delegation, DsRecord};
 use crate::{LabInfo, LabOptions, TrustAnchorFile, ZoneInfo, accounts, netns, prereq};
 
@@ -43,6 +44,7 @@ const GENERATED: &[&str] = &[
     "logs",
     "pids",
     "trust-anchor.key",
+    "tsig.key",
     "lab.json",
     "netns",
     "tls",
@@ -67,8 +69,13 @@ impl StateDir {
     fn keys(&self) -> PathBuf {
         self.root.join("keys")
     }
+    /// 0600: it carries the TSIG secret.
     fn lab_json(&self) -> PathBuf {
         self.root.join("lab.json")
+    }
+    /// The TSIG key as `ALGORITHM:NAME:SECRET`, 0600, for tools that read a key from a file.
+    fn tsig_file(&self) -> PathBuf {
+        self.root.join("tsig.key")
     }
     fn netns_file(&self) -> PathBuf {
         self.root.join("netns")
@@ -104,12 +111,10 @@ pub(crate) fn builtin_scenario_dir() -> PathBuf {
     builtin.canonicalize().unwrap_or(builtin)
 }
 
+/// Writes a file everyone may read (configurations, zones, public keys), never through a
+/// symlink; secrets go through [`state::write_file`] with their [`Access`].
 pub(crate) fn write(path: &Path, text: &str) -> Result<(), LabError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .context(|| format!("cannot create {}", parent.display()))?;
-    }
-    std::fs::write(path, text).context(|| format!("cannot write {}", path.display()))
+    state::write_file(path, text.as_bytes(), Access::Public)
 }
 
 fn mkdirs(dirs: &[PathBuf]) -> Result<(), LabError> {
@@ -124,13 +129,9 @@ fn mkdirs(dirs: &[PathBuf]) -> Result<(), LabError> {
 /// what was started is stopped again before the error is returned.
 pub(crate) fn up(opts: &LabOptions) -> Result<LabInfo, LabError> {
     let tools = prereq::check()?;
-    std::fs::create_dir_all(&opts.state)
-        .context(|| format!("cannot create state directory {}", opts.state.display()))?;
-    let root = opts
-        .state
-        .canonicalize()
-        .context(|| format!("cannot resolve state directory {}", opts.state.display()))?;
-    let state = StateDir { root };
+    let state = StateDir {
+        root: state::prepare(&opts.state)?,
+    };
     accounts::check_reachable(&state.root)?;
     let name = state.netns();
     let alive = process::records(&state.pids())
@@ -142,26 +143,19 @@ pub(crate) fn up(opts: &LabOptions) -> Result<LabInfo, LabError> {
             netns: name,
         });
     }
-    for entry in GENERATED {
-        let path = state.root.join(entry);
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else if path.exists() {
-            std::fs::remove_file(&path)
-        } else {
-            Ok(())
-        };
-        removed.context(|| format!("cannot remove old {}", path.display()))?;
-    }
+    remove_generated(&state)?;
     let name = netns::name_for(&state.root);
-    mkdirs(&[state.pids(), state.logs(), state.keys()])?;
+    mkdirs(&[state.pids(), state.logs()])?;
+    // Offline DNSSEC keys (ldns writes them with the umask's mode): root's alone.
+    accounts::make_dir(&state.keys(), 0o700, 0, 0)?;
     write(&state.netns_file(), &format!("{name}\n"))?;
     let started = netns::create(&tools.ip, &name).and_then(|()| build(&tools, &state, &name, opts));
     match started {
         Ok(info) => Ok(info),
         Err(e) => {
             tracing::warn!(error = %e, "lab up failed; stopping what was started");
-            if let Err(cleanup) = down(&state.root) {
+            // The files stay: the error names the log of the server that failed.
+            if let Err(cleanup) = down(&state.root, Removal::KeepFiles) {
                 tracing::warn!(error = %cleanup, "cleanup after failed up also failed");
             }
             Err(e)
@@ -185,6 +179,13 @@ fn build(
     let phase = |what: &str| tracing::debug!(ms = began.elapsed().as_millis(), "lab up: {what}");
     let scenarios = scenario::load(&scenario_dirs(opts))?;
     let tsig = TsigKey::generate()?;
+    state::write_file(
+        &state.tsig_file(),
+        tsig.file_text().as_bytes(),
+        Access::Secret,
+    )?;
+    let (knot_uid, knot_gid) = accounts::user(knot::USER, "knot")?;
+    let (unbound_uid, unbound_gid) = accounts::user(unbound::USER, "unbound")?;
 
     let mut root_knot = KnotInstance::new(topology::ROOT, &state.root);
     let mut test_knot = KnotInstance::new(topology::TEST, &state.root);
@@ -203,8 +204,16 @@ fn build(
         });
     }
     for k in [&root_knot, &test_knot, &scen_knot] {
-        mkdirs(&[k.storage(), k.rundir(), k.dir.join("zones")])?;
-        write(&k.config_path(), &k.config(Some(&tsig)))?;
+        accounts::make_dir(&k.dir, 0o750, 0, knot_gid)?;
+        // keymgr (below) already runs as Knot's user and writes the KASP database.
+        accounts::make_dir(&k.storage(), 0o700, knot_uid, knot_gid)?;
+        accounts::make_dir(&k.rundir(), 0o700, knot_uid, knot_gid)?;
+        mkdirs(&[k.zones_dir()])?;
+        state::write_file(
+            &k.config_path(),
+            k.config(Some(&tsig)).as_bytes(),
+            Access::GroupSecret(knot_gid),
+        )?;
     }
 
     // Children first: scenario zones, their keys and DS. The zones are independent (own files,
@@ -233,6 +242,7 @@ fn build(
     ];
     write(&state.root_hints(), &zone::root_hints())?;
     for u in &resolvers {
+        accounts::make_dir(&u.workdir(), 0o700, unbound_uid, unbound_gid)?;
         write(
             &u.config_path(),
             &u.config(&state.root_hints(), &state.trust_anchor()),
@@ -260,6 +270,10 @@ fn build(
     }
 
     // Start everything; PIDs are recorded by `spawn` as they appear.
+    // Root wrote the zone files; now they are Knot's, which writes changes back to them.
+    for k in [&root_knot, &test_knot, &scen_knot] {
+        accounts::hand_over(&k.zones_dir(), 0o700, knot_uid, knot_gid)?;
+    }
     let mut spawned: Vec<Spawned> = Vec::new();
     let mut start = |id: &str, argv: Vec<OsString>| -> Result<(), LabError> {
         spawned.push(process::spawn(
@@ -408,7 +422,7 @@ fn build(
         path: state.lab_json(),
         source,
     })?;
-    write(&state.lab_json(), &(json + "\n"))?;
+    state::write_file(&state.lab_json(), (json + "\n").as_bytes(), Access::Secret)?;
     Ok(info)
 }
 
@@ -539,7 +553,7 @@ fn lab_info(
             name: p.scenario.zone.clone(),
             dnssec: dnssec.as_str().into(),
             primary: socket(primary),
-            tsig: dnssec.updatable().then(|| tsig.to_json()),
+            tsig: dnssec.updatable().then(|| tsig.to_json(&state.tsig_file())),
         });
     }
     let services = services::all()
@@ -547,6 +561,7 @@ fn lab_info(
         .map(|s| s.json(&state.logs()))
         .collect();
     LabInfo {
+        state: Some(state.root.clone()),
         netns: name.to_string(),
         resolver: socket(topology::RESOLVER_V4),
         validating_resolver: socket(topology::VALIDATING_V4),
@@ -560,11 +575,36 @@ fn lab_info(
     }
 }
 
-/// Stops everything recorded in `state` and deletes the namespace. Idempotent; works on the
-/// leftovers of a crashed `up`. Logs, configs and keys stay for post-mortems (the next `up`
-/// replaces them).
-pub(crate) fn down(state: &Path) -> Result<(), LabError> {
-    let Ok(root) = state.canonicalize() else {
+/// What `down` does with the files `up` wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// Remove them, and the state directory itself if `up` created it.
+    All,
+    /// Keep logs, configurations and keys for a post-mortem (the next `up` replaces them).
+    KeepFiles,
+}
+
+/// Deletes what `up` generates in `state` (a user's other files there stay).
+fn remove_generated(state: &StateDir) -> Result<(), LabError> {
+    for entry in GENERATED {
+        let path = state.root.join(entry);
+        // lstat: a symlink is removed, never followed (remove_dir_all does not follow either).
+        let removed = match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        };
+        removed.context(|| format!("cannot remove old {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Stops everything recorded in `state` and deletes the namespace, then removes the files as
+/// `removal` says. Idempotent; works on the leftovers of a crashed `up`.
+pub(crate) fn down(state: &Path, removal: Removal) -> Result<(), LabError> {
+    // The same checks as `up`: root is about to delete in there.
+    let Some(root) = state::existing(state)? else {
         return Ok(()); // No state directory: nothing was ever started there.
     };
     let state = StateDir { root };
@@ -596,11 +636,26 @@ pub(crate) fn down(state: &Path) -> Result<(), LabError> {
             std::fs::remove_file(&path).context(|| format!("cannot remove {}", path.display()))?;
         }
     }
+    if removal == Removal::KeepFiles {
+        return Ok(());
+    }
+    remove_generated(&state)?;
+    let marker = state.root.join(state::CREATED_MARKER);
+    if marker.exists() {
+        std::fs::remove_file(&marker).context(|| format!("cannot remove {}", marker.display()))?;
+        // Not recursive: files a user put there meanwhile stay, and so does the directory.
+        if let Err(e) = std::fs::remove_dir(&state.root) {
+            tracing::info!(state = %state.root.display(), error = %e, "state directory kept");
+        }
+    }
     Ok(())
 }
 
 /// Reads `lab.json` of a running lab.
 pub(crate) fn load(state: &Path) -> Result<LabInfo, LabError> {
+    // lab.json names the namespace `exec` enters as root: only from a directory root alone
+    // controls (a missing one fails below, as "not running").
+    state::existing(state)?;
     let path = state.join("lab.json");
     let bytes = std::fs::read(&path).map_err(|e| LabError::NotRunning {
         state: state.to_path_buf(),

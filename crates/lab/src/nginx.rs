@@ -254,10 +254,10 @@ mod tests {
 
     #[test]
     fn big_policy_is_big_and_starts_valid() {
-        let path = std::env::temp_dir().join(format!("mtlab-big-{}.txt", std::process::id()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.txt");
         write_big_policy(&path, "stsbig.test").expect("write");
         let text = std::fs::read_to_string(&path).expect("read");
-        let _ = std::fs::remove_file(&path);
         assert!(text.len() >= BIG_POLICY_BYTES && text.len() < BIG_POLICY_BYTES + 100);
         assert!(text.starts_with("version: STSv1\nmode: enforce\nmx: mail.stsbig.test\n"));
     }

@@ -17,6 +17,7 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 use crate::error::{IoContext, LabError};
+use crate::state::Access;
 
 /// A key committed under `lab/tls/keys/`, compiled in so an installed binary needs no source tree.
 #[derive(Debug, Clone, Copy)]
@@ -256,7 +257,7 @@ pub(crate) fn issue(tls: &TlsDir, now: OffsetDateTime) -> Result<(), LabError> {
     ca.serial_number = Some(serial(now, 0));
     let ca_cert = ca.self_signed(&ca_key).map_err(rcgen_error("the lab CA"))?;
     let ca_pem = ca_cert.pem();
-    write_file(&tls.ca(), &ca_pem, 0o644)?;
+    write_file(&tls.ca(), &ca_pem, Access::Public)?;
     let issuer = Issuer::new(ca, ca_key);
 
     for (index, cert) in (1u8..).zip(Cert::ALL) {
@@ -275,17 +276,19 @@ pub(crate) fn issue(tls: &TlsDir, now: OffsetDateTime) -> Result<(), LabError> {
         let leaf = params
             .signed_by(&key, &issuer)
             .map_err(rcgen_error(cert.id()))?;
-        write_file(&tls.key(cert), &key.serialize_pem(), 0o600)?;
-        write_file(&tls.chain(cert), &format!("{}{ca_pem}", leaf.pem()), 0o644)?;
+        // The servers read their keys as root, before they drop privileges.
+        write_file(&tls.key(cert), &key.serialize_pem(), Access::Secret)?;
+        write_file(
+            &tls.chain(cert),
+            &format!("{}{ca_pem}", leaf.pem()),
+            Access::Public,
+        )?;
     }
     Ok(())
 }
 
-fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).context(|| format!("cannot write {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .context(|| format!("cannot set the mode of {}", path.display()))
+fn write_file(path: &Path, text: &str, access: Access) -> Result<(), LabError> {
+    crate::state::write_file(path, text.as_bytes(), access)
 }
 
 #[cfg(test)]
@@ -317,8 +320,10 @@ mod tests {
 
     #[test]
     fn issued_chains_have_the_right_dates_names_and_issuer() {
-        let dir = std::env::temp_dir().join(format!("mtlab-pki-{}", std::process::id()));
-        let tls = TlsDir { dir: dir.clone() };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tls = TlsDir {
+            dir: dir.path().join("tls"),
+        };
         let now = OffsetDateTime::now_utc();
         issue(&tls, now).expect("issue");
         let ca = std::fs::read_to_string(tls.ca()).expect("ca.pem");
@@ -335,7 +340,6 @@ mod tests {
                 cert.id()
             );
         }
-        let _ = std::fs::remove_dir_all(&dir);
         let (from, until) = Validity::Expired.dates(now);
         assert!(from < until && until < now);
         let (from, until) = Validity::ExpiresSoon.dates(now);

@@ -53,7 +53,7 @@ pub(crate) fn check() -> Result<Tools, LabError> {
     }
     if !missing.is_empty() {
         return Err(LabError::Prerequisite(format!(
-            "the lab needs programs that are not installed: {}; `bin/test` installs them",
+            "the lab needs programs that are not installed: {}; `bin/setup lab` installs them",
             missing.join(", ")
         )));
     }
@@ -96,7 +96,7 @@ fn postfix_master(postconf: &Path) -> Result<PathBuf, LabError> {
 pub(crate) fn find_ip() -> Result<PathBuf, LabError> {
     find_program("ip").ok_or_else(|| {
         LabError::Prerequisite(
-            "the lab needs `ip` (package iproute2), which is not installed; `bin/test` installs it"
+            "the lab needs `ip` (package iproute2), which is not installed; `bin/setup lab` installs it"
                 .into(),
         )
     })

@@ -354,8 +354,8 @@ mod tests {
 
     #[test]
     fn later_directory_replaces_earlier() {
-        let base = std::env::temp_dir().join(format!("mtlab-scen-{}", std::process::id()));
-        let (a, b) = (base.join("a"), base.join("b"));
+        let base = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (base.path().join("a"), base.path().join("b"));
         for d in [&a, &b] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
@@ -364,7 +364,6 @@ mod tests {
         std::fs::write(a.join("README.md"), "not a zone").expect("write");
         std::fs::write(b.join("x.test.zone"), ";! dnssec: lame\n").expect("write");
         let loaded = load(&[(a, true), (b, true)]).expect("loads");
-        let _ = std::fs::remove_dir_all(&base);
         assert_eq!(loaded.len(), 2);
         assert_eq!(loaded[0].zone, "x.test.");
         assert_eq!(loaded[0].header.dnssec, DnssecState::Lame);

@@ -2,6 +2,7 @@
 //! scenario zones, so that key-management code can publish records in the lab.
 
 use std::io::Read;
+use std::path::Path;
 
 use crate::error::{IoContext, LabError};
 
@@ -9,12 +10,22 @@ use crate::error::{IoContext, LabError};
 pub(crate) const KEY_NAME: &str = "mailtrust-lab-update";
 pub(crate) const ALGORITHM: &str = "hmac-sha256";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct TsigKey {
     pub name: String,
     pub algorithm: String,
     /// Base64 of the secret, as Knot, knsupdate and hickory take it.
     pub secret: String,
+}
+
+/// Without the secret: a key must not end up in a log by way of `{:?}`.
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TsigKey {
@@ -31,13 +42,20 @@ impl TsigKey {
         })
     }
 
-    /// The shape reported in `LabInfo.zones[].tsig`.
-    pub(crate) fn to_json(&self) -> serde_json::Value {
+    /// The shape reported in `LabInfo.zones[].tsig`; `file` is where [`TsigKey::file_text`]
+    /// was written.
+    pub(crate) fn to_json(&self, file: &Path) -> serde_json::Value {
         serde_json::json!({
             "algorithm": self.algorithm,
             "name": self.name,
             "secret": self.secret,
+            "file": file,
         })
+    }
+
+    /// `ALGORITHM:NAME:SECRET` and a newline: the `nsupdate -y` form, for a key file.
+    pub(crate) fn file_text(&self) -> String {
+        format!("{}:{}:{}\n", self.algorithm, self.name, self.secret)
     }
 }
 
@@ -72,6 +90,13 @@ mod tests {
     fn generated_key_has_32_byte_secret() {
         let key = TsigKey::generate().expect("urandom");
         assert_eq!(key.secret.len(), 44);
-        assert_eq!(key.to_json()["algorithm"], "hmac-sha256");
+        let json = key.to_json(Path::new("/s/tsig.key"));
+        assert_eq!(json["algorithm"], "hmac-sha256");
+        assert_eq!(json["file"], "/s/tsig.key");
+        assert_eq!(
+            key.file_text(),
+            format!("hmac-sha256:mailtrust-lab-update:{}\n", key.secret)
+        );
+        assert!(!format!("{key:?}").contains(&key.secret));
     }
 }

@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 
 use crate::topology;
 
+/// The system user Unbound drops to after binding port 53 (`username:`), as the Debian package
+/// runs it. It reads its configuration (0640 root:unbound), the root hints and the trust anchor
+/// (public); the only directory it may write is [`UnboundInstance::workdir`].
+pub(crate) const USER: &str = "unbound";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     Iterator,
@@ -34,6 +39,11 @@ impl UnboundInstance {
 
     pub(crate) fn config_path(&self) -> PathBuf {
         self.dir.join("unbound.conf")
+    }
+
+    /// Unbound's working directory (`directory:`), the one place it may write: Unbound's own.
+    pub(crate) fn workdir(&self) -> PathBuf {
+        self.dir.join("run")
     }
 
     /// The addresses it listens on (port 53).
@@ -62,10 +72,13 @@ impl UnboundInstance {
         }
         set("port", "53");
         set("do-daemonize", "no");
+        // No chroot: it would need copies of the root hints and the anchor inside it.
         set("chroot", "\"\"");
-        set("username", "\"\"");
-        set("directory", &quoted(&self.dir));
-        set("pidfile", &quoted(&self.dir.join("unbound.pid")));
+        set("username", &format!("\"{USER}\""));
+        set("directory", &quoted(&self.workdir()));
+        // No PID file: the lab knows the PID it started, and Unbound would write the file as
+        // root and then fail to remove it as its own user.
+        set("pidfile", "\"\"");
         // Empty logfile: log to stderr, which the lab writes to the instance's log file.
         set("logfile", "\"\"");
         set("use-syslog", "no");
@@ -137,7 +150,12 @@ mod tests {
         assert!(c.contains("module-config: \"validator iterator\"\n"));
         assert!(c.contains("trust-anchor-file: \"/s/trust-anchor.key\""));
         assert!(c.contains("interface: 127.0.0.53@53\n"));
-        assert!(c.contains("pidfile: \"/s/unbound/unbound-validator/unbound.pid\""));
+        assert!(c.contains("directory: \"/s/unbound/unbound-validator/run\""));
+        assert!(
+            c.contains("username: \"unbound\"\n"),
+            "runs as unbound: {c}"
+        );
+        assert!(c.contains("pidfile: \"\"\n"));
         assert!(c.contains("ede: yes\n"), "bogus SERVFAILs carry the reason");
     }
 }

@@ -15,6 +15,10 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let exe = std::env::current_exe().context("cannot find the mailtrust executable")?;
+            let state = match state {
+                Some(state) => state,
+                None => mailtrust_lab::create_state_dir()?,
+            };
             let opts = LabOptions {
                 state,
                 scenario_dirs: scenarios,
@@ -34,6 +38,7 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
                 println!("lab is up in network namespace {}", info.netns);
+                println!("  state directory: {}", opts.state.display());
                 println!("  resolver (non-validating Unbound): {}", info.resolver);
                 println!(
                     "  validating Unbound (cross-check):  {}",
@@ -76,8 +81,12 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Down { state } => {
-            mailtrust_lab::down(&state)?;
+        LabCommand::Down { state, keep } => {
+            if keep {
+                mailtrust_lab::down_keeping_files(&state)?;
+            } else {
+                mailtrust_lab::down(&state)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Status { state } => {

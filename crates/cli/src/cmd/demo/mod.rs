@@ -54,7 +54,8 @@ pub enum View {
 
 pub fn run(domains: Vec<String>, view: View) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the mailtrust executable")?;
-    let state = std::env::temp_dir().join(format!("mailtrust-demo-{}", std::process::id()));
+    // Not a predictable name in the shared temporary directory: the lab runs as root there.
+    let state = mailtrust_lab::create_state_dir()?;
     let opts = LabOptions {
         state: state.clone(),
         scenario_dirs: Vec::new(),
