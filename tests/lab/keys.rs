@@ -27,6 +27,12 @@ impl<'a> Keys<'a> {
             *b = (i as u8).wrapping_mul(37).wrapping_add(11);
         }
         std::fs::write(&kek, bytes).map_err(|e| Failed::from(e.to_string()))?;
+        // A KEK file others can read is refused, as the store is.
+        std::fs::set_permissions(
+            &kek,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+        )
+        .map_err(|e| Failed::from(e.to_string()))?;
         Ok(Self {
             lab,
             store: dir.path().join("keys.db").to_string_lossy().to_string(),

@@ -27,7 +27,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, Timestamp};
-use crate::crypto::{self, CryptoError, Kek, SealedPrivateKey};
+use crate::crypto::{self, CheckVersion, CryptoError, Kek, KeyBinding, LogKey, SealedPrivateKey};
 use crate::generate::{DkimPublicKey, dkim_record_text, revoked_record_text};
 use crate::model::{
     Algorithm, DnsRecordState, Domain, Event, IllegalTransition, KeyId, KeyState, ModelError,
@@ -35,11 +35,10 @@ use crate::model::{
 };
 
 /// The schema this code writes, kept in `PRAGMA user_version`. A store with a higher number was
-/// written by a newer mailtrust and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 2;
-
-/// The hash that precedes the first audit row.
-const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// written by a newer mailtrust and is refused rather than misread. Version 3 keys the audit log
+/// and binds key rows to the KEK (store/migrate.rs); a version 2 store is read as it is without
+/// the KEK and upgraded by the first command that has the KEK.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// What went wrong with the key store.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +145,35 @@ pub enum StoreError {
         .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
     RestoreRegression(Vec<restore::Regression>),
+    /// A step that writes the audit log (every change does), or checks it, on a store opened
+    /// without the KEK: the log is keyed under the KEK.
+    #[error(
+        "this needs the key-encryption key: every change is written to the audit log, which is \
+         keyed under the KEK, and checking the log needs it too (give --kek-file, MAILTRUST_KEK \
+         or MAILTRUST_KEK_PASSPHRASE)"
+    )]
+    Locked,
+    /// A key row whose identity or public key no longer matches what was sealed under the KEK.
+    #[error(
+        "key {id} ({name}) was changed in the store by someone without the key-encryption key: \
+         {problem}. Refusing to use it (nothing was published); restore the store from a backup \
+         (mailtrust keys restore) or mark the key compromised"
+    )]
+    KeyRowTampered {
+        /// The key.
+        id: KeyId,
+        /// `domain/selector` as the row says now.
+        name: String,
+        /// What does not match.
+        problem: String,
+    },
+    /// A store that was upgraded to schema 3 and set back to an older schema since, which
+    /// only someone without the KEK would do (to get rid of the keyed audit log).
+    #[error(
+        "{0} says it has an older schema, but its KEK check value was written by schema 3: it was \
+         set back by hand (the keyed audit log removed); restore it from a backup"
+    )]
+    Downgraded(PathBuf),
     /// The backup's audit log does not verify.
     #[error("the backup's audit log does not verify (entry {seq}: {problem}); not restoring it")]
     BackupTampered {
@@ -222,6 +250,8 @@ enum Custody {
 /// A key as the store knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
+    /// Which binding its data key is wrapped with (1 or 2).
+    aad_version: i64,
     /// Its id.
     pub id: KeyId,
     /// The signing domain.
@@ -259,6 +289,51 @@ impl KeyRecord {
         }
     }
 
+    /// What its data key is bound to.
+    fn binding(&self) -> Result<KeyBinding, StoreError> {
+        match self.aad_version {
+            1 => Ok(KeyBinding::V1(self.id.clone())),
+            _ => binding_v2(
+                &self.id,
+                &self.purpose,
+                &self.domain,
+                &self.selector,
+                &self.public,
+            ),
+        }
+    }
+
+    fn tampered(&self, problem: &str) -> StoreError {
+        StoreError::KeyRowTampered {
+            id: self.id.clone(),
+            name: format!("{}/{}", self.domain.as_str(), self.selector.as_str()),
+            problem: problem.to_owned(),
+        }
+    }
+
+    /// Opens the private key with `kek` (already checked against the store) and checks that
+    /// the row's public key is the one of that private key. A row changed without the KEK
+    /// fails one or the other; so a public key that passes here can be published.
+    fn open_checked(&self, kek: &Kek) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let Some(sealed) = self.sealed() else {
+            return Ok(None);
+        };
+        let der = crypto::open(kek, &self.binding()?, sealed)?.ok_or_else(|| {
+            self.tampered(
+                "its data key does not open with the row as it is (domain, selector, purpose, \
+                 algorithm or public key changed, or the data key moved from another row)",
+            )
+        })?;
+        let derived = crate::pem::public_of(&der, WeakKeys::Allow)
+            .map_err(|e| self.tampered(&format!("its private key does not parse ({e})")))?;
+        if derived != self.public {
+            return Err(
+                self.tampered("the public key in the row is not the one of its private key")
+            );
+        }
+        Ok(Some(der))
+    }
+
     /// The TXT record text DNS should hold for this key now, or `None` for no record.
     pub fn dkim_record_text(&self) -> Option<String> {
         match self.state().dns_record() {
@@ -269,90 +344,17 @@ impl KeyRecord {
     }
 }
 
-/// One row of the audit log. States and key id are kept as written, so that verification
-/// hashes exactly what is stored even if a row was tampered with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditEntry {
-    /// Position in the log, from 1.
-    pub seq: i64,
-    /// When.
-    pub at: Timestamp,
-    /// The key concerned; `None` for store-wide events (KEK rotation).
-    pub key_id: Option<String>,
-    /// `create`, a lifecycle event name, or `rotate_kek`.
-    pub event: String,
-    /// State before.
-    pub from_state: Option<String>,
-    /// State after.
-    pub to_state: Option<String>,
-    /// Why.
-    pub reason: Option<String>,
-    /// By which command.
-    pub command: String,
-    /// The previous row's hash (zeros for the first).
-    pub prev_hash: String,
-    /// SHA-256 over `prev_hash` and this row's canonical JSON, hex.
-    pub hash: String,
-}
+pub use log::{AuditEntry, LogVerification};
 
-/// The fields a row's hash covers, in a fixed order: serde_json writes struct fields in
-/// declaration order, which makes this serialisation canonical.
-#[derive(Serialize)]
-struct CanonicalRow<'a> {
-    seq: i64,
-    at: i64,
-    key_id: Option<&'a str>,
-    event: &'a str,
-    from_state: Option<&'a str>,
-    to_state: Option<&'a str>,
-    reason: Option<&'a str>,
-    command: &'a str,
-}
-
-impl AuditEntry {
-    fn computed_hash(&self) -> Result<String, StoreError> {
-        row_hash(
-            &self.prev_hash,
-            &CanonicalRow {
-                seq: self.seq,
-                at: self.at.0,
-                key_id: self.key_id.as_deref(),
-                event: &self.event,
-                from_state: self.from_state.as_deref(),
-                to_state: self.to_state.as_deref(),
-                reason: self.reason.as_deref(),
-                command: &self.command,
-            },
-        )
-    }
-}
-
-fn row_hash(prev_hash: &str, row: &CanonicalRow<'_>) -> Result<String, StoreError> {
-    let json = serde_json::to_string(row)
-        .map_err(|e| StoreError::Corrupt(format!("cannot serialise an audit row: {e}")))?;
-    let mut input = Vec::with_capacity(prev_hash.len() + 1 + json.len());
-    input.extend_from_slice(prev_hash.as_bytes());
-    input.push(b'\n');
-    input.extend_from_slice(json.as_bytes());
-    Ok(data_encoding::HEXLOWER.encode(digest(&SHA256, &input).as_ref()))
-}
-
-/// The outcome of checking the audit log's hash chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum LogVerification {
-    /// Every row is as written and none is missing.
-    Intact {
-        /// Number of rows.
-        entries: usize,
-    },
-    /// The log was changed outside mailtrust.
-    Tampered {
-        /// The first row found wrong (or where a row is missing).
-        seq: i64,
-        /// What is wrong.
-        problem: String,
-    },
+/// What `rotate_kek` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KekRotation {
+    /// Data keys re-wrapped.
+    pub keys: usize,
+    /// The rotation committed, but another process had the store open, so page images holding
+    /// data keys wrapped under the old KEK remain in the write-ahead log until it is
+    /// checkpointed (the next destroy, rotation, or [`SqliteKeyStore::erase_old_pages`]).
+    pub old_pages_remain: bool,
 }
 
 /// A DNS change that was about to be sent when the process stopped (see
@@ -425,9 +427,16 @@ pub trait KeyStore {
     fn delegations(&self) -> Result<Vec<delegation::Delegation>, StoreError>;
     /// Forgets an intent (the change did not happen, or cannot be completed), with a log line.
     fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError>;
-    /// Re-wraps every data key from `old` to `new` in one transaction; returns how many.
-    fn rotate_kek(&mut self, old: &Kek, new: &Kek, ctx: &AuditContext)
-    -> Result<usize, StoreError>;
+    /// Re-wraps every data key and the audit log's key from `old` to `new` in one
+    /// transaction. Once that has committed it reports success: a busy checkpoint afterwards
+    /// is a warning ([`KekRotation::old_pages_remain`]), never an error, since an operator
+    /// told "failed" might throw the new KEK away and lose every key.
+    fn rotate_kek(
+        &mut self,
+        old: &Kek,
+        new: &Kek,
+        ctx: &AuditContext,
+    ) -> Result<KekRotation, StoreError>;
     /// Records an event that changes no state (e.g. a private key was exported) in the log.
     fn note(&mut self, id: &KeyId, event: &str, ctx: &AuditContext) -> Result<(), StoreError>;
     /// The audit log, oldest first.
@@ -441,6 +450,29 @@ pub struct SqliteKeyStore {
     conn: Connection,
     path: PathBuf,
     clock: Arc<dyn Clock>,
+    /// The file's schema as opened (2 for an older store not yet upgraded).
+    version: i64,
+    /// The KEK and the log key, once [`SqliteKeyStore::unlock`] has checked the KEK.
+    unlocked: Option<Unlocked>,
+}
+
+/// What a store opened with its KEK holds: the KEK (to check each key row before it is
+/// used) and the audit log's key.
+struct Unlocked {
+    kek: Kek,
+    log_key: LogKey,
+}
+
+/// The log writer of an unlocked store; [`StoreError::Locked`] without the KEK.
+fn writer<'a>(
+    unlocked: &'a Option<Unlocked>,
+    clock: &'a Arc<dyn Clock>,
+) -> Result<log::LogWriter<'a>, StoreError> {
+    let u = unlocked.as_ref().ok_or(StoreError::Locked)?;
+    Ok(log::LogWriter {
+        key: &u.log_key,
+        clock: clock.as_ref(),
+    })
 }
 
 impl std::fmt::Debug for SqliteKeyStore {
@@ -509,16 +541,62 @@ CREATE TABLE audit_log (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
--- Append-only for mailtrust; tampering by other means is caught by the hash chain.
+-- Append-only for mailtrust; tampering by other means is caught by the keyed chain (store/log.rs).
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 ";
 
-const KEY_COLUMNS: &str = "id, domain, selector, algorithm, purpose, state, created_at, \
-    published_at, activated_at, deactivated_at, revoked_at, compromised_at, destroyed_at, \
-    public_key, wrapped_data_key, ciphertext";
+/// Version 3: which associated data each row's data key is wrapped with (crypto::KeyBinding).
+/// Rows of an upgraded store start at 1 and are re-wrapped to 2 in the same transaction.
+const V3_COLUMNS: &str = "ALTER TABLE keys ADD COLUMN aad_version INTEGER NOT NULL DEFAULT 1;";
+
+/// The key columns; a store not yet at version 3 (opened without the KEK) has no
+/// `aad_version` column, and all its rows are version 1.
+fn key_columns(version: i64) -> String {
+    let aad = if version >= 3 {
+        "aad_version"
+    } else {
+        "1 AS aad_version"
+    };
+    format!(
+        "id, domain, selector, algorithm, purpose, state, created_at, published_at, \
+         activated_at, deactivated_at, revoked_at, compromised_at, destroyed_at, public_key, \
+         wrapped_data_key, ciphertext, {aad}"
+    )
+}
+
+/// What a version 2 binding covers for a key (see [`KeyBinding`]): canonical JSON of its
+/// purpose, identity, algorithm and the SHA-256 of its public key.
+fn binding_v2(
+    id: &KeyId,
+    purpose: &Purpose,
+    domain: &Domain,
+    selector: &Selector,
+    public: &DkimPublicKey,
+) -> Result<KeyBinding, StoreError> {
+    #[derive(Serialize)]
+    struct Bound<'a> {
+        purpose: &'a Purpose,
+        domain: &'a str,
+        selector: &'a str,
+        algorithm: &'a str,
+        public_key_sha256: String,
+    }
+    let bound = serde_json::to_vec(&Bound {
+        purpose,
+        domain: domain.as_str(),
+        selector: selector.as_str(),
+        algorithm: public.algorithm.name(),
+        public_key_sha256: data_encoding::HEXLOWER.encode(digest(&SHA256, &public.bytes).as_ref()),
+    })
+    .map_err(|e| StoreError::Corrupt(format!("cannot serialise a key binding: {e}")))?;
+    Ok(KeyBinding::V2 {
+        id: id.clone(),
+        bound,
+    })
+}
 
 /// The column that records when a key entered `state`.
 fn time_column(state: KeyState) -> &'static str {
@@ -545,6 +623,7 @@ struct RawKey {
     public_key: Vec<u8>,
     wrapped_data_key: Option<Vec<u8>>,
     ciphertext: Option<Vec<u8>>,
+    aad_version: i64,
 }
 
 impl RawKey {
@@ -568,6 +647,7 @@ impl RawKey {
             public_key: row.get(13)?,
             wrapped_data_key: row.get(14)?,
             ciphertext: row.get(15)?,
+            aad_version: row.get(16)?,
         })
     }
 
@@ -593,7 +673,11 @@ impl RawKey {
             _ => return Err(corrupt("private key material missing")),
         };
         let t = self.times.map(|o| o.map(Timestamp));
+        if !(1..=2).contains(&self.aad_version) {
+            return Err(corrupt("unknown binding version"));
+        }
         Ok(KeyRecord {
+            aad_version: self.aad_version,
             domain: Domain::new(&self.domain).map_err(|_| corrupt("bad domain"))?,
             selector: Selector::new(&self.selector).map_err(|_| corrupt("bad selector"))?,
             purpose,
@@ -616,9 +700,9 @@ impl RawKey {
     }
 }
 
-fn load_key(conn: &Connection, id: &KeyId) -> Result<KeyRecord, StoreError> {
+fn load_key(conn: &Connection, version: i64, id: &KeyId) -> Result<KeyRecord, StoreError> {
     conn.query_row(
-        &format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1"),
+        &format!("SELECT {} FROM keys WHERE id = ?1", key_columns(version)),
         [id.as_str()],
         RawKey::from_row,
     )
@@ -635,61 +719,27 @@ fn meta(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
         .optional()?)
 }
 
+/// Stores the passphrase KEK's KDF parameters, or removes them for a KEK from a file.
+fn set_kdf_params(conn: &Connection, kek: &Kek) -> Result<(), StoreError> {
+    match kek.kdf_params() {
+        Some(p) => {
+            let json = serde_json::to_string(p)
+                .map_err(|e| StoreError::Corrupt(format!("KDF parameters: {e}")))?;
+            set_meta(conn, "kdf_params", &json)
+        }
+        None => {
+            conn.execute("DELETE FROM meta WHERE name = 'kdf_params'", [])?;
+            Ok(())
+        }
+    }
+}
+
 fn set_meta(conn: &Connection, name: &str, value: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta (name, value) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         [name, value],
     )?;
-    Ok(())
-}
-
-/// Appends one audit row, chained to the head that `meta` records. Called inside the
-/// transaction that makes the change it describes.
-#[allow(clippy::too_many_arguments)]
-fn append_audit(
-    conn: &Connection,
-    at: Timestamp,
-    key_id: Option<&KeyId>,
-    event: &str,
-    from_state: Option<KeyState>,
-    to_state: Option<KeyState>,
-    ctx: &AuditContext,
-) -> Result<(), StoreError> {
-    let prev_hash = meta(conn, "log_head")?.unwrap_or_else(|| GENESIS_HASH.to_owned());
-    let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log", [], |r| {
-        r.get(0)
-    })?;
-    let row = CanonicalRow {
-        seq,
-        at: at.0,
-        key_id: key_id.map(KeyId::as_str),
-        event,
-        from_state: from_state.map(KeyState::name),
-        to_state: to_state.map(KeyState::name),
-        reason: ctx.reason.as_deref(),
-        command: &ctx.command,
-    };
-    let hash = row_hash(&prev_hash, &row)?;
-    conn.execute(
-        "INSERT INTO audit_log (seq, at, key_id, event, from_state, to_state, reason, command,
-             prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            row.seq,
-            row.at,
-            row.key_id,
-            row.event,
-            row.from_state,
-            row.to_state,
-            row.reason,
-            row.command,
-            prev_hash,
-            hash
-        ],
-    )?;
-    // The head and count let verification notice rows deleted from the end of the log.
-    set_meta(conn, "log_head", &hash)?;
-    set_meta(conn, "log_count", &seq.to_string())?;
     Ok(())
 }
 
@@ -726,23 +776,69 @@ impl SqliteKeyStore {
         create_private_file(path)?;
         let mut conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         Self::configure(&conn)?;
-        let check = data_encoding::BASE64.encode(&crypto::kek_check_value(kek)?);
+        let check = data_encoding::BASE64.encode(&crypto::kek_check_value(kek, CheckVersion::V3)?);
+        let log_key = LogKey::generate()?;
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(INTENT_TABLE)?;
+        tx.execute_batch(V3_COLUMNS)?;
         set_meta(&tx, "kek_check", &check)?;
-        if let Some(params) = kek.kdf_params() {
-            let json = serde_json::to_string(params)
-                .map_err(|e| StoreError::Corrupt(format!("KDF parameters: {e}")))?;
-            set_meta(&tx, "kdf_params", &json)?;
-        }
+        set_kdf_params(&tx, kek)?;
+        set_meta(
+            &tx,
+            "log_key",
+            &data_encoding::BASE64.encode(&log_key.wrap(kek)?),
+        )?;
+        log::start_keyed_chain(&tx, &log_key, 0, log::GENESIS_HASH)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(SqliteKeyStore {
             conn,
             path: path.to_owned(),
             clock,
+            version: SCHEMA_VERSION,
+            unlocked: Some(Unlocked {
+                kek: kek.duplicate(),
+                log_key,
+            }),
         })
+    }
+
+    /// Gives the store its KEK: checks it, upgrades a version 2 store (binding every key row
+    /// to the KEK and keying the audit log, in one transaction), and keeps the KEK and the
+    /// log key so that changes can be logged and key rows checked before use. Every command
+    /// that changes the store, or checks its log, needs this.
+    pub fn unlock(&mut self, kek: &Kek) -> Result<(), StoreError> {
+        self.unlocked = None;
+        self.version = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        self.verify_kek(kek)?;
+        if self.version < SCHEMA_VERSION {
+            migrate::to_v3(&mut self.conn, &self.path, kek, self.clock.as_ref())?;
+            self.version = SCHEMA_VERSION;
+        }
+        let wrapped = meta(&self.conn, "log_key")?
+            .and_then(|v| data_encoding::BASE64.decode(v.as_bytes()).ok())
+            .ok_or_else(|| StoreError::Corrupt("the audit log's key is missing".to_owned()))?;
+        let log_key = LogKey::unwrap(kek, &wrapped)?;
+        self.unlocked = Some(Unlocked {
+            kek: kek.duplicate(),
+            log_key,
+        });
+        Ok(())
+    }
+
+    /// The audit log's head as the store records it: the row count and the last row's hash.
+    /// Noted somewhere else, it lets a later `keys log --verify` see a rollback of the whole
+    /// file to an older copy, which nothing inside the file can show.
+    pub fn log_head(&self) -> Result<(i64, String), StoreError> {
+        log::head(&self.conn)
+    }
+
+    /// The KEK the store was unlocked with.
+    pub fn kek(&self) -> Result<&Kek, StoreError> {
+        Ok(&self.unlocked.as_ref().ok_or(StoreError::Locked)?.kek)
     }
 
     /// Opens an existing store. Refuses, without writing anything, a file readable by others,
@@ -794,6 +890,9 @@ impl SqliteKeyStore {
         if read_only {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
         } else {
+            // A restore that crashed left its private copy (wrapped keys) behind; the next
+            // command that may write removes it, unless a restore is using it right now.
+            restore::remove_stale_copy(path);
             Self::configure(&conn)?;
             if version == 1 {
                 // Version 2 only adds the intent and delegation tables. IMMEDIATE, and the
@@ -803,15 +902,18 @@ impl SqliteKeyStore {
                 let v: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
                 if v == 1 {
                     tx.execute_batch(INTENT_TABLE)?;
-                    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                    tx.pragma_update(None, "user_version", 2)?;
                 }
                 tx.commit()?;
             }
         }
+        let version = if read_only { version } else { version.max(2) };
         Ok(SqliteKeyStore {
             conn,
             path: path.to_owned(),
             clock,
+            version,
+            unlocked: None,
         })
     }
 
@@ -888,7 +990,18 @@ impl KeyStore for SqliteKeyStore {
         let check = data_encoding::BASE64
             .decode(check.as_bytes())
             .map_err(|_| StoreError::Corrupt("bad KEK check value".to_owned()))?;
-        Ok(crypto::verify_kek(kek, &check)?)
+        if self.version >= 3 {
+            return Ok(crypto::verify_kek(kek, &check, CheckVersion::V3)?);
+        }
+        match crypto::verify_kek(kek, &check, CheckVersion::Legacy) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if crypto::verify_kek(kek, &check, CheckVersion::V3).is_ok() {
+                    return Err(StoreError::Downgraded(self.path.clone()));
+                }
+                Err(e.into())
+            }
+        }
     }
 
     fn create_key(
@@ -899,9 +1012,19 @@ impl KeyStore for SqliteKeyStore {
         ctx: &AuditContext,
     ) -> Result<KeyRecord, StoreError> {
         self.verify_kek(kek)?;
+        let w = writer(&self.unlocked, &self.clock)?;
         new.selector.record_name(&new.domain)?;
+        // The row's public key is what will be published: it must be the private key's.
+        let derived = crate::pem::public_of(private_pkcs8, WeakKeys::Allow)
+            .map_err(|e| StoreError::Corrupt(format!("the private key does not parse: {e}")))?;
+        if derived != new.public {
+            return Err(StoreError::Corrupt(
+                "the public key given is not the one of the private key".to_owned(),
+            ));
+        }
         let id = KeyId::random().map_err(|_| CryptoError::Crypto("no randomness"))?;
-        let sealed = crypto::seal(kek, &id, private_pkcs8)?;
+        let binding = binding_v2(&id, &new.purpose, &new.domain, &new.selector, &new.public)?;
+        let sealed = crypto::seal(kek, &binding, private_pkcs8)?;
         let purpose = serde_json::to_string(&new.purpose)
             .map_err(|e| StoreError::Corrupt(format!("purpose: {e}")))?;
         let now = self.clock.now();
@@ -934,8 +1057,8 @@ impl KeyStore for SqliteKeyStore {
         }
         tx.execute(
             "INSERT INTO keys (id, domain, selector, algorithm, purpose, state, created_at,
-                 public_key, wrapped_data_key, ciphertext)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pre_activation', ?6, ?7, ?8, ?9)",
+                 public_key, wrapped_data_key, ciphertext, aad_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pre_activation', ?6, ?7, ?8, ?9, ?10)",
             params![
                 id.as_str(),
                 new.domain.as_str(),
@@ -945,11 +1068,13 @@ impl KeyStore for SqliteKeyStore {
                 now.0,
                 new.public.bytes,
                 sealed.wrapped_data_key,
-                sealed.ciphertext
+                sealed.ciphertext,
+                binding.version()
             ],
         )?;
-        append_audit(
+        log::append_audit(
             &tx,
+            &w,
             now,
             Some(&id),
             "create",
@@ -960,21 +1085,25 @@ impl KeyStore for SqliteKeyStore {
         tx.commit()?;
         tracing::info!(key = %id, domain = %new.domain, selector = %new.selector,
             algorithm = %new.public.algorithm, "key created");
-        load_key(&self.conn, &id)
+        load_key(&self.conn, self.version, &id)
     }
 
     fn key(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
-        load_key(&self.conn, id)
+        let k = load_key(&self.conn, self.version, id)?;
+        self.checked(k)
     }
 
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {KEY_COLUMNS} FROM keys ORDER BY domain, selector, created_at"
+            "SELECT {} FROM keys ORDER BY domain, selector, created_at",
+            key_columns(self.version)
         ))?;
         let raws = stmt
             .query_map([], RawKey::from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        raws.into_iter().map(RawKey::into_record).collect()
+        raws.into_iter()
+            .map(|r| self.checked(r.into_record()?))
+            .collect()
     }
 
     fn apply(
@@ -983,11 +1112,12 @@ impl KeyStore for SqliteKeyStore {
         event: Event,
         ctx: &AuditContext,
     ) -> Result<KeyRecord, StoreError> {
+        let w = writer(&self.unlocked, &self.clock)?;
         let now = self.clock.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let from = load_key(&tx, id)?.state();
+        let from = load_key(&tx, self.version, id)?.state();
         let to = transition(from, event).map_err(|source| StoreError::Illegal {
             id: id.clone(),
             source,
@@ -1004,23 +1134,33 @@ impl KeyStore for SqliteKeyStore {
             ),
             params![to.name(), now.0, id.as_str()],
         )?;
-        append_audit(&tx, now, Some(id), event.name(), Some(from), Some(to), ctx)?;
+        log::append_audit(
+            &tx,
+            &w,
+            now,
+            Some(id),
+            event.name(),
+            Some(from),
+            Some(to),
+            ctx,
+        )?;
         tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
         tx.commit()?;
         tracing::info!(key = %id, %from, %to, "key state changed");
         if to == KeyState::Destroyed {
             self.erase_old_pages()?;
         }
-        load_key(&self.conn, id)
+        load_key(&self.conn, self.version, id)
     }
 
     fn note(&mut self, id: &KeyId, event: &str, ctx: &AuditContext) -> Result<(), StoreError> {
+        let w = writer(&self.unlocked, &self.clock)?;
         let now = self.clock.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, id)?.state();
-        append_audit(&tx, now, Some(id), event, Some(state), Some(state), ctx)?;
+        let state = load_key(&tx, self.version, id)?.state();
+        log::append_audit(&tx, &w, now, Some(id), event, Some(state), Some(state), ctx)?;
         tx.commit()?;
         Ok(())
     }
@@ -1032,11 +1172,12 @@ impl KeyStore for SqliteKeyStore {
         record: &str,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
+        let w = writer(&self.unlocked, &self.clock)?;
         let now = self.clock.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, id)?.state();
+        let state = load_key(&tx, self.version, id)?.state();
         transition(state, event).map_err(|source| StoreError::Illegal {
             id: id.clone(),
             source,
@@ -1046,7 +1187,7 @@ impl KeyStore for SqliteKeyStore {
             params![id.as_str(), event.name(), record, now.0],
         )?;
         let what = format!("intent_{}", event.name());
-        append_audit(&tx, now, Some(id), &what, Some(state), Some(state), ctx)?;
+        log::append_audit(&tx, &w, now, Some(id), &what, Some(state), Some(state), ctx)?;
         tx.commit()?;
         Ok(())
     }
@@ -1056,11 +1197,12 @@ impl KeyStore for SqliteKeyStore {
         d: &delegation::Delegation,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
+        let w = writer(&self.unlocked, &self.clock)?;
         let now = self.clock.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        delegation::add(&tx, now, d, ctx)?;
+        delegation::add(&tx, &w, now, d, ctx)?;
         tx.commit()?;
         Ok(())
     }
@@ -1071,11 +1213,12 @@ impl KeyStore for SqliteKeyStore {
         selector: &Selector,
         ctx: &AuditContext,
     ) -> Result<bool, StoreError> {
+        let w = writer(&self.unlocked, &self.clock)?;
         let now = self.clock.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = delegation::remove(&tx, now, domain, selector, ctx)?;
+        let removed = delegation::remove(&tx, &w, now, domain, selector, ctx)?;
         tx.commit()?;
         Ok(removed)
     }
@@ -1110,14 +1253,16 @@ impl KeyStore for SqliteKeyStore {
     }
 
     fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError> {
+        let w = writer(&self.unlocked, &self.clock)?;
         let now = self.clock.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, id)?.state();
+        let state = load_key(&tx, self.version, id)?.state();
         if tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])? > 0 {
-            append_audit(
+            log::append_audit(
                 &tx,
+                &w,
                 now,
                 Some(id),
                 "intent_cleared",
@@ -1132,11 +1277,10 @@ impl KeyStore for SqliteKeyStore {
 
     fn private_key(&self, kek: &Kek, id: &KeyId) -> Result<Zeroizing<Vec<u8>>, StoreError> {
         self.verify_kek(kek)?;
-        let record = load_key(&self.conn, id)?;
-        let sealed = record
-            .sealed()
-            .ok_or_else(|| StoreError::KeyDestroyed(id.clone()))?;
-        Ok(crypto::open(kek, id, sealed)?)
+        let record = load_key(&self.conn, self.version, id)?;
+        record
+            .open_checked(kek)?
+            .ok_or_else(|| StoreError::KeyDestroyed(id.clone()))
     }
 
     fn rotate_kek(
@@ -1144,114 +1288,89 @@ impl KeyStore for SqliteKeyStore {
         old: &Kek,
         new: &Kek,
         ctx: &AuditContext,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<KekRotation, StoreError> {
         self.verify_kek(old)?;
+        let w = writer(&self.unlocked, &self.clock)?;
         let now = self.clock.now();
+        let keys: Vec<KeyRecord> = self
+            .keys()?
+            .into_iter()
+            .filter(|k| k.sealed().is_some())
+            .collect();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let wrapped: Vec<(String, Vec<u8>)> = {
-            let mut stmt = tx.prepare(
-                "SELECT id, wrapped_data_key FROM keys WHERE wrapped_data_key IS NOT NULL",
-            )?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
-        };
-        for (id, data_key) in &wrapped {
-            let id = KeyId::new(id)?;
-            let rewrapped = crypto::rewrap(old, new, &id, data_key)?;
+        for k in &keys {
+            let Some(sealed) = k.sealed() else { continue };
+            let binding = k.binding()?;
+            let rewrapped = crypto::rewrap(old, &binding, new, &binding, &sealed.wrapped_data_key)?
+                .ok_or_else(|| k.tampered("its data key does not open"))?;
             tx.execute(
                 "UPDATE keys SET wrapped_data_key = ?1 WHERE id = ?2",
-                params![rewrapped, id.as_str()],
+                params![rewrapped, k.id.as_str()],
             )?;
         }
-        let check = data_encoding::BASE64.encode(&crypto::kek_check_value(new)?);
+        // The log key is re-wrapped, not replaced: every MAC in the log stays valid.
+        set_meta(
+            &tx,
+            "log_key",
+            &data_encoding::BASE64.encode(&w.key.wrap(new)?),
+        )?;
+        let check = data_encoding::BASE64.encode(&crypto::kek_check_value(new, CheckVersion::V3)?);
         set_meta(&tx, "kek_check", &check)?;
-        match new.kdf_params() {
-            Some(p) => {
-                let json = serde_json::to_string(p)
-                    .map_err(|e| StoreError::Corrupt(format!("KDF parameters: {e}")))?;
-                set_meta(&tx, "kdf_params", &json)?;
-            }
-            None => {
-                tx.execute("DELETE FROM meta WHERE name = 'kdf_params'", [])?;
-            }
-        }
-        append_audit(&tx, now, None, "rotate_kek", None, None, ctx)?;
+        set_kdf_params(&tx, new)?;
+        log::append_audit(&tx, &w, now, None, "rotate_kek", None, None, ctx)?;
         tx.commit()?;
-        tracing::info!(keys = wrapped.len(), "key-encryption key rotated");
-        // Data keys wrapped under the old KEK must not linger in the WAL.
-        self.erase_old_pages()?;
-        Ok(wrapped.len())
+        tracing::info!(keys = keys.len(), "key-encryption key rotated");
+        if let Some(u) = self.unlocked.as_mut() {
+            u.kek = new.duplicate();
+        }
+        // Data keys wrapped under the old KEK must not linger in the WAL; but the rotation has
+        // committed, so a reader holding the WAL is a warning, not a failure.
+        let old_pages_remain = match self.erase_old_pages() {
+            Ok(()) => false,
+            Err(StoreError::CheckpointBusy) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoint after the KEK rotation failed");
+                true
+            }
+        };
+        Ok(KekRotation {
+            keys: keys.len(),
+            old_pages_remain,
+        })
     }
 
     fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at, key_id, event, from_state, to_state, reason, command, prev_hash, hash
-             FROM audit_log ORDER BY seq",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(AuditEntry {
-                    seq: r.get(0)?,
-                    at: Timestamp(r.get(1)?),
-                    key_id: r.get(2)?,
-                    event: r.get(3)?,
-                    from_state: r.get(4)?,
-                    to_state: r.get(5)?,
-                    reason: r.get(6)?,
-                    command: r.get(7)?,
-                    prev_hash: r.get(8)?,
-                    hash: r.get(9)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        log::entries(&self.conn)
     }
 
     fn verify_log(&self) -> Result<LogVerification, StoreError> {
-        let entries = self.audit_log()?;
-        let mut prev = GENESIS_HASH.to_owned();
-        for (i, e) in entries.iter().enumerate() {
-            let expected_seq = i64::try_from(i).unwrap_or(i64::MAX) + 1;
-            let tampered = |problem: &str| LogVerification::Tampered {
-                seq: expected_seq,
-                problem: problem.to_owned(),
-            };
-            if e.seq != expected_seq {
-                return Ok(tampered("a row is missing before this one"));
-            }
-            if e.prev_hash != prev {
-                return Ok(tampered(
-                    "its previous-hash does not match the row before (a row was deleted or changed)",
-                ));
-            }
-            if e.computed_hash()? != e.hash {
-                return Ok(tampered("its contents were changed after it was written"));
-            }
-            prev.clone_from(&e.hash);
+        let u = self.unlocked.as_ref().ok_or(StoreError::Locked)?;
+        log::verify(&self.conn, &u.log_key)
+    }
+}
+
+impl SqliteKeyStore {
+    /// A key row as read, checked against its sealed private key when the store is unlocked:
+    /// the public key of every key a command gets from an unlocked store is its private key's,
+    /// so what is published is what was generated (a row changed without the KEK is refused,
+    /// naming the key). Without the KEK (`keys list`, `audit --key-store`) rows are returned
+    /// as stored; nothing is published from such a store.
+    fn checked(&self, k: KeyRecord) -> Result<KeyRecord, StoreError> {
+        if let Some(u) = &self.unlocked {
+            k.open_checked(&u.kek)?;
         }
-        let count: i64 = meta(&self.conn, "log_count")?
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let head = meta(&self.conn, "log_head")?.unwrap_or_else(|| GENESIS_HASH.to_owned());
-        let len = i64::try_from(entries.len()).unwrap_or(i64::MAX);
-        if count != len || head != prev {
-            return Ok(LogVerification::Tampered {
-                seq: len + 1,
-                problem: format!(
-                    "the log ends at row {len} but {count} rows were written (rows deleted from the end)"
-                ),
-            });
-        }
-        Ok(LogVerification::Intact {
-            entries: entries.len(),
-        })
+        Ok(k)
     }
 }
 
 pub mod delegation;
+mod log;
+mod migrate;
 pub mod restore;
 
+#[cfg(test)]
+mod integrity_tests;
 #[cfg(test)]
 mod tests;
