@@ -29,6 +29,13 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A KEK file as an operator makes one: 32 bytes, mode 0600 (a readable one is refused).
+fn write_kek(path: &std::path::Path, bytes: [u8; 32]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).expect("kek");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
 #[test]
 fn version_names_the_program() {
     let (code, out, _) = run(&["--version"]);
@@ -221,7 +228,7 @@ fn keys_export_import_kek_and_bad_input() {
     assert_eq!(count(), 2);
     // A wrong KEK: refused, nothing decrypted or written.
     let wrong = d.join("wrong");
-    std::fs::write(&wrong, [9u8; 32]).expect("wrong");
+    write_kek(&wrong, [9u8; 32]);
     let (code, out, err) = run(&[
         "keys",
         "--store",
@@ -236,7 +243,7 @@ fn keys_export_import_kek_and_bad_input() {
     assert!(!out.contains("PRIVATE KEY"), "{out}");
     // KEK rotation: the new KEK works, the old one no longer does.
     let new = d.join("new");
-    std::fs::write(&new, [5u8; 32]).expect("new");
+    write_kek(&new, [5u8; 32]);
     let (code, out, err) = keys(&["rotate-kek", "--new-kek-file", &new.to_string_lossy()]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, _) = run(&[
@@ -257,15 +264,27 @@ fn keys_export_import_kek_and_bad_input() {
     let backup = d.join("backup.db");
     let (code, _, err) = keys(&["backup", &backup.to_string_lossy()]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, _) = run(&[
+    // Checking the log needs the KEK (it is keyed under it); the backup opens with the new one.
+    let (code, _, err) = run(&[
         "keys",
         "--store",
         &backup.to_string_lossy(),
         "log",
         "--verify",
     ]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("intact"), "{out}");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("key-encryption key"), "{err}");
+    let (code, out, err) = run(&[
+        "keys",
+        "--store",
+        &backup.to_string_lossy(),
+        "--kek-file",
+        &new.to_string_lossy(),
+        "log",
+        "--verify",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("intact") && out.contains("head"), "{out}");
 }
 
 #[test]
@@ -332,6 +351,97 @@ fn keys_backup_and_restore_never_undo_history_silently() {
     );
     let (code, out, err) = keys(&k, &["log", "--verify"]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Someone who can write the store but lacks the KEK puts another public key into a key's
+/// row: `keys publish` refuses, naming the key, instead of publishing it (issue 10).
+#[test]
+fn keys_publish_refuses_a_public_key_swapped_in_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let kek = d.join("kek");
+    write_kek(&kek, [3u8; 32]);
+    let store = d.join("keys.db");
+    let (s, k) = (
+        store.to_string_lossy().to_string(),
+        kek.to_string_lossy().to_string(),
+    );
+    let keys = |args: &[&str]| {
+        let mut all = vec!["keys", "--store", &s, "--kek-file", &k];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    for sel in ["s1", "s2"] {
+        let (code, out, err) = keys(&[
+            "generate",
+            "--domain",
+            "example.org",
+            "--selector",
+            sel,
+            "--algorithm",
+            "ed25519",
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (_, before, _) = keys(&["export", "example.org/s1"]);
+    {
+        let c = rusqlite::Connection::open(&store).expect("sqlite");
+        c.execute(
+            "UPDATE keys SET public_key = (SELECT public_key FROM keys WHERE selector = 's2')
+             WHERE selector = 's1'",
+            [],
+        )
+        .expect("swap");
+    }
+    let (code, out, err) = keys(&["publish", "example.org/s1", "--zone-file"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(!out.contains("p="), "nothing published: {out}");
+    assert!(
+        err.contains("example.org/s1") && err.contains("without the key-encryption key"),
+        "{err}"
+    );
+    // Without the KEK the row reads as it is (list and show are for people, not DNS).
+    let (code, after, _) = run(&["keys", "--store", &s, "export", "example.org/s1"]);
+    assert_eq!(code, 0);
+    assert!(after.contains("PUBLIC KEY") && before != after, "{after}");
+    // With the KEK, even the public export is checked first.
+    let (code, _, err) = keys(&["export", "example.org/s1"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// The KEK file is checked as the store is, and a new store refuses an empty or short
+/// passphrase.
+#[test]
+fn keys_refuse_a_readable_kek_file_and_a_short_passphrase() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let kek = d.join("kek");
+    write_kek(&kek, [4u8; 32]);
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let store = d.join("keys.db").to_string_lossy().to_string();
+    let generate = ["generate", "--domain", "example.org", "--selector", "s1"];
+    let mut args = vec!["keys", "--store", &store];
+    let k = kek.to_string_lossy().to_string();
+    args.extend_from_slice(&["--kek-file", &k]);
+    args.extend_from_slice(&generate);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    for (pass, says) in [("", "empty"), ("short pass", "at least 15")] {
+        let out = Command::new(BIN)
+            .args(["keys", "--store", &store])
+            .args(generate)
+            .env("MAILTRUST_KEK_PASSPHRASE", pass)
+            .env_remove("MAILTRUST_KEK")
+            .env_remove("MAILTRUST_KEK_FILE")
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    assert!(!d.join("keys.db").exists(), "nothing was created");
 }
 
 #[test]

@@ -939,7 +939,7 @@ fn main() -> std::process::ExitCode {
             let lab = lab.clone();
             Trial::test(name, move || match &lab {
                 Some(lab) => f(lab),
-                None => Err(Failed::from("the lab did not come up (see above); the lab tests need root, and the lab packages (`bin/setup lab`)")),
+                None => Err(Failed::from("the lab did not come up (see above); the lab tests need root and the lab packages (`bin/setup lab`)")),
             })
         })
         .collect();

@@ -346,7 +346,8 @@ pub struct KeysArgs {
     #[arg(long, value_name = "PATH", env = "MAILTRUST_KEK_FILE", global = true)]
     pub kek_file: Option<PathBuf>,
     /// Pretend it is this time (seconds since 1970) for the lifecycle, e.g. to test a rotation
-    /// policy; DNSSEC validation keeps the real time.
+    /// policy; DNSSEC validation keeps the real time, and every audit row written under it
+    /// says so, with the real time.
     #[arg(long, value_name = "UNIX", global = true, hide = true)]
     pub now: Option<i64>,
     #[command(subcommand)]
@@ -597,7 +598,7 @@ pub enum KeysCommand {
         #[arg(long, value_name = "PATH")]
         new_kek_file: PathBuf,
     },
-    /// Show the audit log, or check its hash chain with --verify.
+    /// Show the audit log, or check its keyed chain with --verify (which needs the KEK).
     Log {
         #[arg(long)]
         json: bool,

@@ -16,6 +16,12 @@ pub struct Timestamp(pub i64);
 pub trait Clock: Send + Sync {
     /// Now.
     fn now(&self) -> Timestamp;
+
+    /// Whether this clock was set by hand rather than following the system's: the audit log
+    /// marks every row written under such a clock (`keys --now`), with the real time.
+    fn is_overridden(&self) -> bool {
+        false
+    }
 }
 
 /// The system's clock.
@@ -57,6 +63,10 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.0.load(Ordering::SeqCst))
+    }
+
+    fn is_overridden(&self) -> bool {
+        true
     }
 }
 

@@ -189,6 +189,7 @@ pub fn write(
     let dir_mode = if owner.is_some() { 0o711 } else { 0o700 };
     let key_root = abs_dir.join(KEY_DIR);
     key_directory(&key_root, dir_mode)?;
+    remove_stale_temp_files(&abs_dir, &key_root);
     let now: BTreeSet<String> = keys
         .iter()
         .map(|k| format!("{KEY_DIR}/{}/{}.private", k.domain, k.selector))
@@ -259,9 +260,70 @@ pub fn write(
     Ok(out)
 }
 
+/// Removes the temporary files (`NAME.tmp-PID`, see [`replace_file`]) that an export killed
+/// between writing and renaming left behind: in the key directories they hold private keys in
+/// plaintext. Only regular files of that form whose process is gone (no `/proc/PID`) are
+/// removed, so a concurrent export's files are left alone. Best effort: a file that cannot be
+/// removed now is tried again by the next export.
+fn remove_stale_temp_files(dir: &Path, key_root: &Path) {
+    let domains = std::fs::read_dir(key_root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path());
+    for d in std::iter::once(dir.to_path_buf()).chain(domains) {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((_, pid)) = name.rsplit_once(".tmp-") else {
+                continue;
+            };
+            let ours = pid == std::process::id().to_string();
+            if pid.is_empty()
+                || !pid.bytes().all(|b| b.is_ascii_digit())
+                || ours
+                || Path::new("/proc").join(pid).exists()
+                || !entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                continue;
+            }
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::info!(file = %path.display(), "removed a stale temporary file"),
+                Err(e) => tracing::warn!(file = %path.display(), error = %e,
+                    "cannot remove a stale temporary file"),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key file's temporary copy left by an export that was killed before its rename holds
+    /// the private key in plaintext: the next export removes it (issue 10), but not a file of
+    /// a process that still runs.
+    #[test]
+    fn an_interrupted_exports_plaintext_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("opendkim");
+        write(&d, &[key("example.test", "rsa2026")], None, false).unwrap();
+        let domain_dir = d.join(KEY_DIR).join("example.test");
+        // Above the kernel's pid_max: no such process can exist.
+        let stale = domain_dir.join("rsa2026.tmp-999999999");
+        let stale_table = d.join("KeyTable.tmp-999999999");
+        let running = domain_dir.join("rsa2026.tmp-1");
+        for f in [&stale, &stale_table, &running] {
+            std::fs::write(f, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+        }
+        write(&d, &[key("example.test", "rsa2026")], None, false).unwrap();
+        assert!(!stale.exists() && !stale_table.exists());
+        assert!(
+            running.exists(),
+            "pid 1 is alive: its file is not ours to remove"
+        );
+    }
 
     fn key(domain: &str, selector: &str) -> OpenDkimKey {
         OpenDkimKey {

@@ -70,29 +70,31 @@ pub fn import_private(
     let der =
         PrivatePkcs8KeyDer::from_pem_slice(pem).map_err(|e| ImportError::Pem(e.to_string()))?;
     let bytes = Zeroizing::new(der.secret_pkcs8_der().to_vec());
-    if let Ok(pair) = RsaKeyPair::from_pkcs8(&bytes) {
+    let public = public_of(&bytes, weak)?;
+    Ok((public, bytes))
+}
+
+/// The public key (and algorithm) of a PKCS#8 private key, derived from the private key itself:
+/// what the store checks a row's stored public key against before it is published.
+pub fn public_of(pkcs8: &[u8], weak: WeakKeys) -> Result<DkimPublicKey, ImportError> {
+    let bytes = pkcs8;
+    if let Ok(pair) = RsaKeyPair::from_pkcs8(bytes) {
         let bits = u32::try_from(pair.public_modulus_len() * 8).unwrap_or(u32::MAX);
         let algorithm = Algorithm::rsa_bits(bits, weak)?;
         let spki = pair
             .public_key()
             .as_der()
             .map_err(|e| ImportError::Unsupported(e.to_string()))?;
-        return Ok((
-            DkimPublicKey {
-                algorithm,
-                bytes: spki.as_ref().to_vec(),
-            },
-            bytes,
-        ));
+        return Ok(DkimPublicKey {
+            algorithm,
+            bytes: spki.as_ref().to_vec(),
+        });
     }
-    match Ed25519KeyPair::from_pkcs8_maybe_unchecked(&bytes) {
-        Ok(pair) => Ok((
-            DkimPublicKey {
-                algorithm: Algorithm::Ed25519,
-                bytes: pair.public_key().as_ref().to_vec(),
-            },
-            bytes,
-        )),
+    match Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes) {
+        Ok(pair) => Ok(DkimPublicKey {
+            algorithm: Algorithm::Ed25519,
+            bytes: pair.public_key().as_ref().to_vec(),
+        }),
         Err(e) => Err(ImportError::Unsupported(e.to_string())),
     }
 }

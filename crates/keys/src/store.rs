@@ -22,139 +22,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aws_lc_rs::digest::{SHA256, digest};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, Timestamp};
-use crate::crypto::{self, CryptoError, Kek, SealedPrivateKey};
+use crate::crypto::{self, CheckVersion, CryptoError, Kek, KeyBinding, LogKey, SealedPrivateKey};
 use crate::generate::{DkimPublicKey, dkim_record_text, revoked_record_text};
 use crate::model::{
-    Algorithm, DnsRecordState, Domain, Event, IllegalTransition, KeyId, KeyState, ModelError,
-    Purpose, Selector, WeakKeys, transition,
+    Algorithm, DnsRecordState, Domain, Event, KeyId, KeyState, Purpose, Selector, WeakKeys,
+    transition,
 };
 
 /// The schema this code writes, kept in `PRAGMA user_version`. A store with a higher number was
-/// written by a newer mailtrust and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 2;
+/// written by a newer mailtrust and is refused rather than misread. Version 3 keys the audit log
+/// and binds key rows to the KEK (store/migrate.rs); a version 2 store is read as it is without
+/// the KEK and upgraded by the first command that has the KEK.
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// The hash that precedes the first audit row.
-const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// What went wrong with the key store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// `create` on a path that exists.
-    #[error("{0} already exists; open it instead of creating it, or choose another path")]
-    AlreadyExists(PathBuf),
-    /// `open` on a path that does not exist.
-    #[error("no key store at {0}; create one first")]
-    NotFound(PathBuf),
-    /// A file that is not a mailtrust key store.
-    #[error("{0} is not a mailtrust key store")]
-    NotAStore(PathBuf),
-    /// A store written by a newer mailtrust.
-    #[error(
-        "{path} has store schema version {found}, newer than the {supported} this mailtrust \
-         understands; upgrade mailtrust (the store was not changed)"
-    )]
-    NewerSchema {
-        /// The store.
-        path: PathBuf,
-        /// Its version.
-        found: i64,
-        /// Ours.
-        supported: i64,
-    },
-    /// The store file is readable or writable by others (SP 800-177 Rec 4-4).
-    #[error(
-        "{path} has mode {mode:o}: private keys must be readable only by the signer; run \
-         `chmod 600 {}`",
-        path.display()
-    )]
-    InsecurePermissions {
-        /// The store.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// File system error.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// SQLite reported an error.
-    #[error("the key store database failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// No key with this id.
-    #[error("no key with id {0} in the store (see `mailtrust keys list`)")]
-    UnknownKey(KeyId),
-    /// The selector is taken by a key that still exists.
-    #[error(
-        "the selector {selector} of {domain} is already used by key {existing} ({state}); a \
-         selector belongs to one key until that key is destroyed — choose a new selector"
-    )]
-    DuplicateSelector {
-        /// The domain.
-        domain: Domain,
-        /// The selector.
-        selector: Selector,
-        /// The key holding it.
-        existing: KeyId,
-        /// That key's state.
-        state: KeyState,
-    },
-    /// A lifecycle step the key's state does not allow.
-    #[error("key {id}: {source}")]
-    Illegal {
-        /// The key.
-        id: KeyId,
-        /// The refused step.
-        source: IllegalTransition,
-    },
-    /// The private key was asked for after destruction.
-    #[error("key {0} is destroyed: its private key no longer exists")]
-    KeyDestroyed(KeyId),
-    /// Encryption, decryption or KEK problems.
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-    /// An invalid name or algorithm.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// The database holds something this code never writes.
-    #[error("the key store is damaged: {0}")]
-    Corrupt(String),
-    /// The destroy committed but the WAL could not be emptied because another connection reads.
-    #[error(
-        "the key is destroyed, but another process has the store open, so older copies of its \
-         encrypted data key remain in the write-ahead log until that process closes it and the \
-         log is checkpointed again (SqliteKeyStore::erase_old_pages)"
-    )]
-    CheckpointBusy,
-    /// The selector is a delegated one, or one of our keys holds it.
-    #[error("the selector is taken: {0}")]
-    SelectorTaken(String),
-    /// A restore would take keys back to an earlier state or lose them.
-    #[error(
-        "restoring would go back in time for {} key(s): {}; DNS would then be reconciled to the \
-         older states (a revoked or compromised key published again). Give --allow-regression \
-         only if that is what you want",
-        .0.len(),
-        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-    )]
-    RestoreRegression(Vec<restore::Regression>),
-    /// The backup's audit log does not verify.
-    #[error("the backup's audit log does not verify (entry {seq}: {problem}); not restoring it")]
-    BackupTampered {
-        /// The first wrong entry.
-        seq: i64,
-        /// What is wrong.
-        problem: String,
-    },
-}
+pub use error::StoreError;
 
 /// Who did something and why, written to the audit log with every change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +108,8 @@ enum Custody {
 /// A key as the store knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
+    /// Which binding its data key is wrapped with (1 or 2).
+    aad_version: i64,
     /// Its id.
     pub id: KeyId,
     /// The signing domain.
@@ -259,6 +147,51 @@ impl KeyRecord {
         }
     }
 
+    /// What its data key is bound to.
+    fn binding(&self) -> Result<KeyBinding, StoreError> {
+        match self.aad_version {
+            1 => Ok(KeyBinding::V1(self.id.clone())),
+            _ => binding_v2(
+                &self.id,
+                &self.purpose,
+                &self.domain,
+                &self.selector,
+                &self.public,
+            ),
+        }
+    }
+
+    fn tampered(&self, problem: &str) -> StoreError {
+        StoreError::KeyRowTampered {
+            id: self.id.clone(),
+            name: format!("{}/{}", self.domain.as_str(), self.selector.as_str()),
+            problem: problem.to_owned(),
+        }
+    }
+
+    /// Opens the private key with `kek` (already checked against the store) and checks that
+    /// the row's public key is the one of that private key. A row changed without the KEK
+    /// fails one or the other; so a public key that passes here can be published.
+    fn open_checked(&self, kek: &Kek) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let Some(sealed) = self.sealed() else {
+            return Ok(None);
+        };
+        let der = crypto::open(kek, &self.binding()?, sealed)?.ok_or_else(|| {
+            self.tampered(
+                "its data key does not open with the row as it is (domain, selector, purpose, \
+                 algorithm or public key changed, or the data key moved from another row)",
+            )
+        })?;
+        let derived = crate::pem::public_of(&der, WeakKeys::Allow)
+            .map_err(|e| self.tampered(&format!("its private key does not parse ({e})")))?;
+        if derived != self.public {
+            return Err(
+                self.tampered("the public key in the row is not the one of its private key")
+            );
+        }
+        Ok(Some(der))
+    }
+
     /// The TXT record text DNS should hold for this key now, or `None` for no record.
     pub fn dkim_record_text(&self) -> Option<String> {
         match self.state().dns_record() {
@@ -269,90 +202,17 @@ impl KeyRecord {
     }
 }
 
-/// One row of the audit log. States and key id are kept as written, so that verification
-/// hashes exactly what is stored even if a row was tampered with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditEntry {
-    /// Position in the log, from 1.
-    pub seq: i64,
-    /// When.
-    pub at: Timestamp,
-    /// The key concerned; `None` for store-wide events (KEK rotation).
-    pub key_id: Option<String>,
-    /// `create`, a lifecycle event name, or `rotate_kek`.
-    pub event: String,
-    /// State before.
-    pub from_state: Option<String>,
-    /// State after.
-    pub to_state: Option<String>,
-    /// Why.
-    pub reason: Option<String>,
-    /// By which command.
-    pub command: String,
-    /// The previous row's hash (zeros for the first).
-    pub prev_hash: String,
-    /// SHA-256 over `prev_hash` and this row's canonical JSON, hex.
-    pub hash: String,
-}
+pub use log::{AuditEntry, LogVerification};
 
-/// The fields a row's hash covers, in a fixed order: serde_json writes struct fields in
-/// declaration order, which makes this serialisation canonical.
-#[derive(Serialize)]
-struct CanonicalRow<'a> {
-    seq: i64,
-    at: i64,
-    key_id: Option<&'a str>,
-    event: &'a str,
-    from_state: Option<&'a str>,
-    to_state: Option<&'a str>,
-    reason: Option<&'a str>,
-    command: &'a str,
-}
-
-impl AuditEntry {
-    fn computed_hash(&self) -> Result<String, StoreError> {
-        row_hash(
-            &self.prev_hash,
-            &CanonicalRow {
-                seq: self.seq,
-                at: self.at.0,
-                key_id: self.key_id.as_deref(),
-                event: &self.event,
-                from_state: self.from_state.as_deref(),
-                to_state: self.to_state.as_deref(),
-                reason: self.reason.as_deref(),
-                command: &self.command,
-            },
-        )
-    }
-}
-
-fn row_hash(prev_hash: &str, row: &CanonicalRow<'_>) -> Result<String, StoreError> {
-    let json = serde_json::to_string(row)
-        .map_err(|e| StoreError::Corrupt(format!("cannot serialise an audit row: {e}")))?;
-    let mut input = Vec::with_capacity(prev_hash.len() + 1 + json.len());
-    input.extend_from_slice(prev_hash.as_bytes());
-    input.push(b'\n');
-    input.extend_from_slice(json.as_bytes());
-    Ok(data_encoding::HEXLOWER.encode(digest(&SHA256, &input).as_ref()))
-}
-
-/// The outcome of checking the audit log's hash chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum LogVerification {
-    /// Every row is as written and none is missing.
-    Intact {
-        /// Number of rows.
-        entries: usize,
-    },
-    /// The log was changed outside mailtrust.
-    Tampered {
-        /// The first row found wrong (or where a row is missing).
-        seq: i64,
-        /// What is wrong.
-        problem: String,
-    },
+/// What `rotate_kek` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KekRotation {
+    /// Data keys re-wrapped.
+    pub keys: usize,
+    /// The rotation committed, but another process had the store open, so page images holding
+    /// data keys wrapped under the old KEK remain in the write-ahead log until it is
+    /// checkpointed (the next destroy, rotation, or [`SqliteKeyStore::erase_old_pages`]).
+    pub old_pages_remain: bool,
 }
 
 /// A DNS change that was about to be sent when the process stopped (see
@@ -425,9 +285,16 @@ pub trait KeyStore {
     fn delegations(&self) -> Result<Vec<delegation::Delegation>, StoreError>;
     /// Forgets an intent (the change did not happen, or cannot be completed), with a log line.
     fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError>;
-    /// Re-wraps every data key from `old` to `new` in one transaction; returns how many.
-    fn rotate_kek(&mut self, old: &Kek, new: &Kek, ctx: &AuditContext)
-    -> Result<usize, StoreError>;
+    /// Re-wraps every data key and the audit log's key from `old` to `new` in one
+    /// transaction. Once that has committed it reports success: a busy checkpoint afterwards
+    /// is a warning ([`KekRotation::old_pages_remain`]), never an error, since an operator
+    /// told "failed" might throw the new KEK away and lose every key.
+    fn rotate_kek(
+        &mut self,
+        old: &Kek,
+        new: &Kek,
+        ctx: &AuditContext,
+    ) -> Result<KekRotation, StoreError>;
     /// Records an event that changes no state (e.g. a private key was exported) in the log.
     fn note(&mut self, id: &KeyId, event: &str, ctx: &AuditContext) -> Result<(), StoreError>;
     /// The audit log, oldest first.
@@ -441,6 +308,29 @@ pub struct SqliteKeyStore {
     conn: Connection,
     path: PathBuf,
     clock: Arc<dyn Clock>,
+    /// The file's schema as opened (2 for an older store not yet upgraded).
+    version: i64,
+    /// The KEK and the log key, once [`SqliteKeyStore::unlock`] has checked the KEK.
+    unlocked: Option<Unlocked>,
+}
+
+/// What a store opened with its KEK holds: the KEK (to check each key row before it is
+/// used) and the audit log's key.
+struct Unlocked {
+    kek: Kek,
+    log_key: LogKey,
+}
+
+/// The log writer of an unlocked store; [`StoreError::Locked`] without the KEK.
+fn writer<'a>(
+    unlocked: &'a Option<Unlocked>,
+    clock: &'a Arc<dyn Clock>,
+) -> Result<log::LogWriter<'a>, StoreError> {
+    let u = unlocked.as_ref().ok_or(StoreError::Locked)?;
+    Ok(log::LogWriter {
+        key: &u.log_key,
+        clock: clock.as_ref(),
+    })
 }
 
 impl std::fmt::Debug for SqliteKeyStore {
@@ -509,16 +399,62 @@ CREATE TABLE audit_log (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
--- Append-only for mailtrust; tampering by other means is caught by the hash chain.
+-- Append-only for mailtrust; tampering by other means is caught by the keyed chain (store/log.rs).
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 ";
 
-const KEY_COLUMNS: &str = "id, domain, selector, algorithm, purpose, state, created_at, \
-    published_at, activated_at, deactivated_at, revoked_at, compromised_at, destroyed_at, \
-    public_key, wrapped_data_key, ciphertext";
+/// Version 3: which associated data each row's data key is wrapped with (crypto::KeyBinding).
+/// Rows of an upgraded store start at 1 and are re-wrapped to 2 in the same transaction.
+const V3_COLUMNS: &str = "ALTER TABLE keys ADD COLUMN aad_version INTEGER NOT NULL DEFAULT 1;";
+
+/// The key columns; a store not yet at version 3 (opened without the KEK) has no
+/// `aad_version` column, and all its rows are version 1.
+fn key_columns(version: i64) -> String {
+    let aad = if version >= 3 {
+        "aad_version"
+    } else {
+        "1 AS aad_version"
+    };
+    format!(
+        "id, domain, selector, algorithm, purpose, state, created_at, published_at, \
+         activated_at, deactivated_at, revoked_at, compromised_at, destroyed_at, public_key, \
+         wrapped_data_key, ciphertext, {aad}"
+    )
+}
+
+/// What a version 2 binding covers for a key (see [`KeyBinding`]): canonical JSON of its
+/// purpose, identity, algorithm and the SHA-256 of its public key.
+fn binding_v2(
+    id: &KeyId,
+    purpose: &Purpose,
+    domain: &Domain,
+    selector: &Selector,
+    public: &DkimPublicKey,
+) -> Result<KeyBinding, StoreError> {
+    #[derive(Serialize)]
+    struct Bound<'a> {
+        purpose: &'a Purpose,
+        domain: &'a str,
+        selector: &'a str,
+        algorithm: &'a str,
+        public_key_sha256: String,
+    }
+    let bound = serde_json::to_vec(&Bound {
+        purpose,
+        domain: domain.as_str(),
+        selector: selector.as_str(),
+        algorithm: public.algorithm.name(),
+        public_key_sha256: data_encoding::HEXLOWER.encode(digest(&SHA256, &public.bytes).as_ref()),
+    })
+    .map_err(|e| StoreError::Corrupt(format!("cannot serialise a key binding: {e}")))?;
+    Ok(KeyBinding::V2 {
+        id: id.clone(),
+        bound,
+    })
+}
 
 /// The column that records when a key entered `state`.
 fn time_column(state: KeyState) -> &'static str {
@@ -545,6 +481,7 @@ struct RawKey {
     public_key: Vec<u8>,
     wrapped_data_key: Option<Vec<u8>>,
     ciphertext: Option<Vec<u8>>,
+    aad_version: i64,
 }
 
 impl RawKey {
@@ -568,6 +505,7 @@ impl RawKey {
             public_key: row.get(13)?,
             wrapped_data_key: row.get(14)?,
             ciphertext: row.get(15)?,
+            aad_version: row.get(16)?,
         })
     }
 
@@ -593,7 +531,11 @@ impl RawKey {
             _ => return Err(corrupt("private key material missing")),
         };
         let t = self.times.map(|o| o.map(Timestamp));
+        if !(1..=2).contains(&self.aad_version) {
+            return Err(corrupt("unknown binding version"));
+        }
         Ok(KeyRecord {
+            aad_version: self.aad_version,
             domain: Domain::new(&self.domain).map_err(|_| corrupt("bad domain"))?,
             selector: Selector::new(&self.selector).map_err(|_| corrupt("bad selector"))?,
             purpose,
@@ -616,9 +558,9 @@ impl RawKey {
     }
 }
 
-fn load_key(conn: &Connection, id: &KeyId) -> Result<KeyRecord, StoreError> {
+fn load_key(conn: &Connection, version: i64, id: &KeyId) -> Result<KeyRecord, StoreError> {
     conn.query_row(
-        &format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1"),
+        &format!("SELECT {} FROM keys WHERE id = ?1", key_columns(version)),
         [id.as_str()],
         RawKey::from_row,
     )
@@ -635,61 +577,27 @@ fn meta(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
         .optional()?)
 }
 
+/// Stores the passphrase KEK's KDF parameters, or removes them for a KEK from a file.
+fn set_kdf_params(conn: &Connection, kek: &Kek) -> Result<(), StoreError> {
+    match kek.kdf_params() {
+        Some(p) => {
+            let json = serde_json::to_string(p)
+                .map_err(|e| StoreError::Corrupt(format!("KDF parameters: {e}")))?;
+            set_meta(conn, "kdf_params", &json)
+        }
+        None => {
+            conn.execute("DELETE FROM meta WHERE name = 'kdf_params'", [])?;
+            Ok(())
+        }
+    }
+}
+
 fn set_meta(conn: &Connection, name: &str, value: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta (name, value) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         [name, value],
     )?;
-    Ok(())
-}
-
-/// Appends one audit row, chained to the head that `meta` records. Called inside the
-/// transaction that makes the change it describes.
-#[allow(clippy::too_many_arguments)]
-fn append_audit(
-    conn: &Connection,
-    at: Timestamp,
-    key_id: Option<&KeyId>,
-    event: &str,
-    from_state: Option<KeyState>,
-    to_state: Option<KeyState>,
-    ctx: &AuditContext,
-) -> Result<(), StoreError> {
-    let prev_hash = meta(conn, "log_head")?.unwrap_or_else(|| GENESIS_HASH.to_owned());
-    let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log", [], |r| {
-        r.get(0)
-    })?;
-    let row = CanonicalRow {
-        seq,
-        at: at.0,
-        key_id: key_id.map(KeyId::as_str),
-        event,
-        from_state: from_state.map(KeyState::name),
-        to_state: to_state.map(KeyState::name),
-        reason: ctx.reason.as_deref(),
-        command: &ctx.command,
-    };
-    let hash = row_hash(&prev_hash, &row)?;
-    conn.execute(
-        "INSERT INTO audit_log (seq, at, key_id, event, from_state, to_state, reason, command,
-             prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            row.seq,
-            row.at,
-            row.key_id,
-            row.event,
-            row.from_state,
-            row.to_state,
-            row.reason,
-            row.command,
-            prev_hash,
-            hash
-        ],
-    )?;
-    // The head and count let verification notice rows deleted from the end of the log.
-    set_meta(conn, "log_head", &hash)?;
-    set_meta(conn, "log_count", &seq.to_string())?;
     Ok(())
 }
 
@@ -726,23 +634,69 @@ impl SqliteKeyStore {
         create_private_file(path)?;
         let mut conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         Self::configure(&conn)?;
-        let check = data_encoding::BASE64.encode(&crypto::kek_check_value(kek)?);
+        let check = data_encoding::BASE64.encode(&crypto::kek_check_value(kek, CheckVersion::V3)?);
+        let log_key = LogKey::generate()?;
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(INTENT_TABLE)?;
+        tx.execute_batch(V3_COLUMNS)?;
         set_meta(&tx, "kek_check", &check)?;
-        if let Some(params) = kek.kdf_params() {
-            let json = serde_json::to_string(params)
-                .map_err(|e| StoreError::Corrupt(format!("KDF parameters: {e}")))?;
-            set_meta(&tx, "kdf_params", &json)?;
-        }
+        set_kdf_params(&tx, kek)?;
+        set_meta(
+            &tx,
+            "log_key",
+            &data_encoding::BASE64.encode(&log_key.wrap(kek)?),
+        )?;
+        log::start_keyed_chain(&tx, &log_key, 0, log::GENESIS_HASH)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(SqliteKeyStore {
             conn,
             path: path.to_owned(),
             clock,
+            version: SCHEMA_VERSION,
+            unlocked: Some(Unlocked {
+                kek: kek.duplicate(),
+                log_key,
+            }),
         })
+    }
+
+    /// Gives the store its KEK: checks it, upgrades a version 2 store (binding every key row
+    /// to the KEK and keying the audit log, in one transaction), and keeps the KEK and the
+    /// log key so that changes can be logged and key rows checked before use. Every command
+    /// that changes the store, or checks its log, needs this.
+    pub fn unlock(&mut self, kek: &Kek) -> Result<(), StoreError> {
+        self.unlocked = None;
+        self.version = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        self.verify_kek(kek)?;
+        if self.version < SCHEMA_VERSION {
+            migrate::to_v3(&mut self.conn, &self.path, kek, self.clock.as_ref())?;
+            self.version = SCHEMA_VERSION;
+        }
+        let wrapped = meta(&self.conn, "log_key")?
+            .and_then(|v| data_encoding::BASE64.decode(v.as_bytes()).ok())
+            .ok_or_else(|| StoreError::Corrupt("the audit log's key is missing".to_owned()))?;
+        let log_key = LogKey::unwrap(kek, &wrapped)?;
+        self.unlocked = Some(Unlocked {
+            kek: kek.duplicate(),
+            log_key,
+        });
+        Ok(())
+    }
+
+    /// The audit log's head as the store records it: the row count and the last row's hash.
+    /// Noted somewhere else, it lets a later `keys log --verify` see a rollback of the whole
+    /// file to an older copy, which nothing inside the file can show.
+    pub fn log_head(&self) -> Result<(i64, String), StoreError> {
+        log::head(&self.conn)
+    }
+
+    /// The KEK the store was unlocked with.
+    pub fn kek(&self) -> Result<&Kek, StoreError> {
+        Ok(&self.unlocked.as_ref().ok_or(StoreError::Locked)?.kek)
     }
 
     /// Opens an existing store. Refuses, without writing anything, a file readable by others,
@@ -794,6 +748,9 @@ impl SqliteKeyStore {
         if read_only {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
         } else {
+            // A restore that crashed left its private copy (wrapped keys) behind; the next
+            // command that may write removes it, unless a restore is using it right now.
+            restore::remove_stale_copy(path);
             Self::configure(&conn)?;
             if version == 1 {
                 // Version 2 only adds the intent and delegation tables. IMMEDIATE, and the
@@ -803,15 +760,18 @@ impl SqliteKeyStore {
                 let v: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
                 if v == 1 {
                     tx.execute_batch(INTENT_TABLE)?;
-                    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                    tx.pragma_update(None, "user_version", 2)?;
                 }
                 tx.commit()?;
             }
         }
+        let version = if read_only { version } else { version.max(2) };
         Ok(SqliteKeyStore {
             conn,
             path: path.to_owned(),
             clock,
+            version,
+            unlocked: None,
         })
     }
 
@@ -881,377 +841,14 @@ impl SqliteKeyStore {
     }
 }
 
-impl KeyStore for SqliteKeyStore {
-    fn verify_kek(&self, kek: &Kek) -> Result<(), StoreError> {
-        let check = meta(&self.conn, "kek_check")?
-            .ok_or_else(|| StoreError::Corrupt("no KEK check value".to_owned()))?;
-        let check = data_encoding::BASE64
-            .decode(check.as_bytes())
-            .map_err(|_| StoreError::Corrupt("bad KEK check value".to_owned()))?;
-        Ok(crypto::verify_kek(kek, &check)?)
-    }
-
-    fn create_key(
-        &mut self,
-        kek: &Kek,
-        new: NewKey,
-        private_pkcs8: &[u8],
-        ctx: &AuditContext,
-    ) -> Result<KeyRecord, StoreError> {
-        self.verify_kek(kek)?;
-        new.selector.record_name(&new.domain)?;
-        let id = KeyId::random().map_err(|_| CryptoError::Crypto("no randomness"))?;
-        let sealed = crypto::seal(kek, &id, private_pkcs8)?;
-        let purpose = serde_json::to_string(&new.purpose)
-            .map_err(|e| StoreError::Corrupt(format!("purpose: {e}")))?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<(String, String)> = tx
-            .query_row(
-                "SELECT id, state FROM keys
-                 WHERE domain = ?1 AND selector = ?2 AND state <> 'destroyed'",
-                [new.domain.as_str(), new.selector.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        if let Some(target) = delegation::find(&tx, &new.domain, &new.selector)? {
-            return Err(StoreError::SelectorTaken(format!(
-                "{}/{} is delegated to {target} (keys undelegate first)",
-                new.domain.as_str(),
-                new.selector.as_str()
-            )));
-        }
-        if let Some((existing, state)) = existing {
-            return Err(StoreError::DuplicateSelector {
-                domain: new.domain,
-                selector: new.selector,
-                existing: KeyId::new(&existing)?,
-                state: KeyState::from_name(&state)
-                    .ok_or_else(|| StoreError::Corrupt(format!("key {existing}: bad state")))?,
-            });
-        }
-        tx.execute(
-            "INSERT INTO keys (id, domain, selector, algorithm, purpose, state, created_at,
-                 public_key, wrapped_data_key, ciphertext)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pre_activation', ?6, ?7, ?8, ?9)",
-            params![
-                id.as_str(),
-                new.domain.as_str(),
-                new.selector.as_str(),
-                new.public.algorithm.name(),
-                purpose,
-                now.0,
-                new.public.bytes,
-                sealed.wrapped_data_key,
-                sealed.ciphertext
-            ],
-        )?;
-        append_audit(
-            &tx,
-            now,
-            Some(&id),
-            "create",
-            None,
-            Some(KeyState::PreActivation),
-            ctx,
-        )?;
-        tx.commit()?;
-        tracing::info!(key = %id, domain = %new.domain, selector = %new.selector,
-            algorithm = %new.public.algorithm, "key created");
-        load_key(&self.conn, &id)
-    }
-
-    fn key(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
-        load_key(&self.conn, id)
-    }
-
-    fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {KEY_COLUMNS} FROM keys ORDER BY domain, selector, created_at"
-        ))?;
-        let raws = stmt
-            .query_map([], RawKey::from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        raws.into_iter().map(RawKey::into_record).collect()
-    }
-
-    fn apply(
-        &mut self,
-        id: &KeyId,
-        event: Event,
-        ctx: &AuditContext,
-    ) -> Result<KeyRecord, StoreError> {
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let from = load_key(&tx, id)?.state();
-        let to = transition(from, event).map_err(|source| StoreError::Illegal {
-            id: id.clone(),
-            source,
-        })?;
-        let erase = if to == KeyState::Destroyed {
-            ", wrapped_data_key = NULL, ciphertext = NULL"
-        } else {
-            ""
-        };
-        tx.execute(
-            &format!(
-                "UPDATE keys SET state = ?1, {} = ?2{erase} WHERE id = ?3",
-                time_column(to)
-            ),
-            params![to.name(), now.0, id.as_str()],
-        )?;
-        append_audit(&tx, now, Some(id), event.name(), Some(from), Some(to), ctx)?;
-        tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
-        tx.commit()?;
-        tracing::info!(key = %id, %from, %to, "key state changed");
-        if to == KeyState::Destroyed {
-            self.erase_old_pages()?;
-        }
-        load_key(&self.conn, id)
-    }
-
-    fn note(&mut self, id: &KeyId, event: &str, ctx: &AuditContext) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, id)?.state();
-        append_audit(&tx, now, Some(id), event, Some(state), Some(state), ctx)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn record_intent(
-        &mut self,
-        id: &KeyId,
-        event: Event,
-        record: &str,
-        ctx: &AuditContext,
-    ) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, id)?.state();
-        transition(state, event).map_err(|source| StoreError::Illegal {
-            id: id.clone(),
-            source,
-        })?;
-        tx.execute(
-            "INSERT OR REPLACE INTO dns_intent (key_id, event, record, since) VALUES (?1, ?2, ?3, ?4)",
-            params![id.as_str(), event.name(), record, now.0],
-        )?;
-        let what = format!("intent_{}", event.name());
-        append_audit(&tx, now, Some(id), &what, Some(state), Some(state), ctx)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn delegate(
-        &mut self,
-        d: &delegation::Delegation,
-        ctx: &AuditContext,
-    ) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        delegation::add(&tx, now, d, ctx)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn undelegate(
-        &mut self,
-        domain: &Domain,
-        selector: &Selector,
-        ctx: &AuditContext,
-    ) -> Result<bool, StoreError> {
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = delegation::remove(&tx, now, domain, selector, ctx)?;
-        tx.commit()?;
-        Ok(removed)
-    }
-
-    fn delegations(&self) -> Result<Vec<delegation::Delegation>, StoreError> {
-        delegation::all(&self.conn)
-    }
-
-    fn intents(&self) -> Result<Vec<DnsIntent>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT key_id, event, record, since FROM dns_intent ORDER BY since, key_id",
-        )?;
-        let rows: Vec<(String, String, String, i64)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<Result<_, _>>()?;
-        rows.into_iter()
-            .map(|(id, event, record, since)| {
-                let event = Event::ALL
-                    .into_iter()
-                    .find(|e| e.name() == event)
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("unknown intent event {event:?}"))
-                    })?;
-                Ok(DnsIntent {
-                    key_id: KeyId::new(&id)?,
-                    event,
-                    record,
-                    since: Timestamp(since),
-                })
-            })
-            .collect()
-    }
-
-    fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, id)?.state();
-        if tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])? > 0 {
-            append_audit(
-                &tx,
-                now,
-                Some(id),
-                "intent_cleared",
-                Some(state),
-                Some(state),
-                ctx,
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn private_key(&self, kek: &Kek, id: &KeyId) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        self.verify_kek(kek)?;
-        let record = load_key(&self.conn, id)?;
-        let sealed = record
-            .sealed()
-            .ok_or_else(|| StoreError::KeyDestroyed(id.clone()))?;
-        Ok(crypto::open(kek, id, sealed)?)
-    }
-
-    fn rotate_kek(
-        &mut self,
-        old: &Kek,
-        new: &Kek,
-        ctx: &AuditContext,
-    ) -> Result<usize, StoreError> {
-        self.verify_kek(old)?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let wrapped: Vec<(String, Vec<u8>)> = {
-            let mut stmt = tx.prepare(
-                "SELECT id, wrapped_data_key FROM keys WHERE wrapped_data_key IS NOT NULL",
-            )?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
-        };
-        for (id, data_key) in &wrapped {
-            let id = KeyId::new(id)?;
-            let rewrapped = crypto::rewrap(old, new, &id, data_key)?;
-            tx.execute(
-                "UPDATE keys SET wrapped_data_key = ?1 WHERE id = ?2",
-                params![rewrapped, id.as_str()],
-            )?;
-        }
-        let check = data_encoding::BASE64.encode(&crypto::kek_check_value(new)?);
-        set_meta(&tx, "kek_check", &check)?;
-        match new.kdf_params() {
-            Some(p) => {
-                let json = serde_json::to_string(p)
-                    .map_err(|e| StoreError::Corrupt(format!("KDF parameters: {e}")))?;
-                set_meta(&tx, "kdf_params", &json)?;
-            }
-            None => {
-                tx.execute("DELETE FROM meta WHERE name = 'kdf_params'", [])?;
-            }
-        }
-        append_audit(&tx, now, None, "rotate_kek", None, None, ctx)?;
-        tx.commit()?;
-        tracing::info!(keys = wrapped.len(), "key-encryption key rotated");
-        // Data keys wrapped under the old KEK must not linger in the WAL.
-        self.erase_old_pages()?;
-        Ok(wrapped.len())
-    }
-
-    fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at, key_id, event, from_state, to_state, reason, command, prev_hash, hash
-             FROM audit_log ORDER BY seq",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(AuditEntry {
-                    seq: r.get(0)?,
-                    at: Timestamp(r.get(1)?),
-                    key_id: r.get(2)?,
-                    event: r.get(3)?,
-                    from_state: r.get(4)?,
-                    to_state: r.get(5)?,
-                    reason: r.get(6)?,
-                    command: r.get(7)?,
-                    prev_hash: r.get(8)?,
-                    hash: r.get(9)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    fn verify_log(&self) -> Result<LogVerification, StoreError> {
-        let entries = self.audit_log()?;
-        let mut prev = GENESIS_HASH.to_owned();
-        for (i, e) in entries.iter().enumerate() {
-            let expected_seq = i64::try_from(i).unwrap_or(i64::MAX) + 1;
-            let tampered = |problem: &str| LogVerification::Tampered {
-                seq: expected_seq,
-                problem: problem.to_owned(),
-            };
-            if e.seq != expected_seq {
-                return Ok(tampered("a row is missing before this one"));
-            }
-            if e.prev_hash != prev {
-                return Ok(tampered(
-                    "its previous-hash does not match the row before (a row was deleted or changed)",
-                ));
-            }
-            if e.computed_hash()? != e.hash {
-                return Ok(tampered("its contents were changed after it was written"));
-            }
-            prev.clone_from(&e.hash);
-        }
-        let count: i64 = meta(&self.conn, "log_count")?
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let head = meta(&self.conn, "log_head")?.unwrap_or_else(|| GENESIS_HASH.to_owned());
-        let len = i64::try_from(entries.len()).unwrap_or(i64::MAX);
-        if count != len || head != prev {
-            return Ok(LogVerification::Tampered {
-                seq: len + 1,
-                problem: format!(
-                    "the log ends at row {len} but {count} rows were written (rows deleted from the end)"
-                ),
-            });
-        }
-        Ok(LogVerification::Intact {
-            entries: entries.len(),
-        })
-    }
-}
-
 pub mod delegation;
+mod error;
+mod log;
+mod migrate;
+mod operations;
 pub mod restore;
 
+#[cfg(test)]
+mod integrity_tests;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{AuditContext, StoreError, append_audit};
+use super::log::{LogWriter, append_audit};
+use super::{AuditContext, StoreError};
 use crate::clock::Timestamp;
 use crate::model::{Domain, Selector};
 
@@ -29,6 +30,7 @@ pub struct Delegation {
 
 pub(super) fn add(
     conn: &rusqlite::Connection,
+    w: &LogWriter<'_>,
     now: Timestamp,
     d: &Delegation,
     ctx: &AuditContext,
@@ -72,11 +74,12 @@ pub(super) fn add(
                 .unwrap_or_default()
         )),
     );
-    append_audit(conn, now, None, "delegate", None, None, &why)
+    append_audit(conn, w, now, None, "delegate", None, None, &why)
 }
 
 pub(super) fn remove(
     conn: &rusqlite::Connection,
+    w: &LogWriter<'_>,
     now: Timestamp,
     domain: &Domain,
     selector: &Selector,
@@ -99,7 +102,7 @@ pub(super) fn remove(
                     .unwrap_or_default()
             )),
         );
-        append_audit(conn, now, None, "undelegate", None, None, &why)?;
+        append_audit(conn, w, now, None, "undelegate", None, None, &why)?;
     }
     Ok(n > 0)
 }

@@ -17,10 +17,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{
-    AuditContext, KeyStore, LogVerification, SqliteKeyStore, StoreError, append_audit,
-    create_private_file,
-};
+use super::log::{self, append_audit};
+use super::{AuditContext, KeyStore, LogVerification, SqliteKeyStore, StoreError, writer};
 use crate::clock::Clock;
 use crate::crypto::Kek;
 use crate::model::{KeyId, KeyState};
@@ -113,23 +111,67 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Copies `from` to a new private file `to` (0600), byte for byte.
-fn private_copy(from: &Path, to: &Path) -> Result<(), StoreError> {
+/// Copies `from` to a new private file `to` (0600), byte for byte, and returns it locked
+/// (`flock`) for as long as the restore uses it, so that [`remove_stale_copy`] in another
+/// process leaves it alone. The lock is on a descriptor of our own, closed only after every
+/// SQLite connection to the copy is gone (closing a descriptor drops the process's POSIX
+/// locks on the file, which SQLite relies on).
+fn private_copy(from: &Path, to: &Path) -> Result<std::fs::File, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !remove_stale_copy_of(to) {
+        return Err(StoreError::Io {
+            path: to.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another restore of this store is running",
+            ),
+        });
+    }
     remove_if_present(to)?;
     remove_if_present(&sidecar(to, "-wal"))?;
     remove_if_present(&sidecar(to, "-shm"))?;
-    create_private_file(to)?;
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| StoreError::Io { path, source }
     };
-    let mut src = std::fs::File::open(from).map_err(io(from))?;
     let mut dst = std::fs::OpenOptions::new()
         .write(true)
+        .create_new(true)
+        .mode(0o600)
         .open(to)
         .map_err(io(to))?;
+    dst.try_lock().map_err(|e| StoreError::Io {
+        path: to.to_owned(),
+        source: e.into(),
+    })?;
+    let mut src = std::fs::File::open(from).map_err(io(from))?;
     std::io::copy(&mut src, &mut dst).map_err(io(to))?;
-    dst.sync_all().map_err(io(to))
+    dst.sync_all().map_err(io(to))?;
+    Ok(dst)
+}
+
+/// Removes the private copy (`STORE.restoring`) a crashed restore of `target` left behind,
+/// unless a restore holds it now. Best effort: called when a store is opened for writing.
+pub(super) fn remove_stale_copy(target: &Path) {
+    remove_stale_copy_of(&sidecar(target, ".restoring"));
+}
+
+/// False when a running restore holds `copy`; otherwise removes it (if present).
+fn remove_stale_copy_of(copy: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(copy)
+    else {
+        return true;
+    };
+    if f.try_lock().is_err() {
+        return false;
+    }
+    tracing::info!(copy = %copy.display(), "removing the copy a crashed restore left behind");
+    remove_copy(copy);
+    true
 }
 
 fn remove_copy(copy: &Path) {
@@ -161,18 +203,20 @@ fn with_copy<T>(
     f: impl FnOnce(&Path) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let copy = sidecar(target, ".restoring");
-    private_copy(backup, &copy)?;
+    let lock = private_copy(backup, &copy)?;
     let result = f(&copy);
     remove_copy(&copy);
+    drop(lock);
     result
 }
 
 /// Appends a store-wide row (no key) to `store`'s audit log.
 fn log_restore(store: &mut SqliteKeyStore, ctx: &AuditContext) -> Result<(), StoreError> {
+    let w = writer(&store.unlocked, &store.clock)?;
     let tx = store
         .conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    append_audit(&tx, store.clock.now(), None, "restore", None, None, ctx)?;
+    append_audit(&tx, &w, store.clock.now(), None, "restore", None, None, ctx)?;
     tx.commit()?;
     Ok(())
 }
@@ -201,7 +245,8 @@ fn restore_from_copy(
     ctx: &AuditContext,
 ) -> Result<RestoreSummary, StoreError> {
     let mut from = SqliteKeyStore::open(copy, clock.clone())?;
-    from.verify_kek(kek)?;
+    // Checks the KEK and upgrades an older backup (in the copy) so that its log can be checked.
+    from.unlock(kek)?;
     if let LogVerification::Tampered { seq, problem } = from.verify_log()? {
         return Err(StoreError::BackupTampered { seq, problem });
     }
@@ -210,8 +255,15 @@ fn restore_from_copy(
         saved_previous: None,
         regressions: Vec::new(),
     };
-    let note = |regressions: &[Regression]| {
+    let note = |regressions: &[Regression], replaced: Option<(i64, String)>| {
         let mut why = format!("restored from {}", backup.display());
+        // What the log said before it was replaced, so that the history given up can be
+        // found again in STORE.before-restore-TIME.
+        if let Some((count, head)) = replaced {
+            why.push_str(&format!(
+                "; the replaced store's log had {count} row(s), head {head}"
+            ));
+        }
         if !regressions.is_empty() {
             let list: Vec<String> = regressions.iter().map(ToString::to_string).collect();
             why.push_str(&format!("; accepted going back: {}", list.join("; ")));
@@ -223,7 +275,7 @@ fn restore_from_copy(
     };
     if !target.exists() {
         // Nothing to overwrite: the copy becomes the store (its WAL emptied into it first).
-        log_restore(&mut from, &note(&[]))?;
+        log_restore(&mut from, &note(&[], None))?;
         from.erase_old_pages()?;
         drop(from);
         std::fs::rename(copy, target).map_err(|e| StoreError::Io {
@@ -238,6 +290,7 @@ fn restore_from_copy(
     if !found.is_empty() && !allow_regression {
         return Err(StoreError::RestoreRegression(found));
     }
+    let replaced = log::head(&current.conn)?;
     let saved = sidecar(target, &format!(".before-restore-{}", clock.now().0));
     current.backup_to(&saved)?;
     summary.saved_previous = Some(saved);
@@ -246,7 +299,9 @@ fn restore_from_copy(
         // All pages in one step: the destination changes in one transaction.
         b.run_to_completion(i32::MAX, std::time::Duration::from_millis(50), None)?;
     }
-    log_restore(&mut current, &note(&found))?;
+    // The store now holds the backup's contents (and its log key).
+    current.unlock(kek)?;
+    log_restore(&mut current, &note(&found, Some(replaced)))?;
     summary.regressions = found;
     Ok(summary)
 }

@@ -321,18 +321,18 @@ fn verify_log_detects_a_deleted_last_row() {
 
 #[test]
 fn verify_log_detects_a_rehashed_edit() {
-    // Even recomputing the edited row's own hash breaks the link to the next row.
+    // Recomputing the edited row's own (unkeyed) hash does not give its MAC.
     let f = store_with_log();
     let mut e = f.store.audit_log().unwrap()[1].clone();
     e.reason = Some("forged".to_owned());
-    let forged = e.computed_hash().unwrap();
+    let forged = log::sha256_hex(&e.chained_input().unwrap());
     tamper(
         &f.path,
         &format!("UPDATE audit_log SET reason = 'forged', hash = '{forged}' WHERE seq = 2;"),
     );
     assert!(matches!(
         f.store.verify_log().unwrap(),
-        LogVerification::Tampered { seq: 3, .. }
+        LogVerification::Tampered { seq: 2, .. }
     ));
 }
 
@@ -376,7 +376,9 @@ fn kek_rotation_rewraps_every_live_key() {
     let (c, kc) = add(&mut f, "c", Algorithm::Ed25519);
     let new = Kek::generate().unwrap();
     let old_wrapped = a.sealed().unwrap().wrapped_data_key.clone();
-    assert_eq!(f.store.rotate_kek(&f.kek, &new, &ctx("rotate")).unwrap(), 2);
+    let done = f.store.rotate_kek(&f.kek, &new, &ctx("rotate")).unwrap();
+    assert_eq!(done.keys, 2);
+    assert!(!done.old_pages_remain);
     assert!(matches!(
         f.store.verify_kek(&f.kek),
         Err(StoreError::Crypto(CryptoError::WrongKek))
@@ -476,7 +478,8 @@ fn backup_is_a_private_working_store() {
         f.store.backup_to(&dest),
         Err(StoreError::AlreadyExists(_))
     ));
-    let copy = SqliteKeyStore::open(&dest, f.clock.clone()).unwrap();
+    let mut copy = SqliteKeyStore::open(&dest, f.clock.clone()).unwrap();
+    copy.unlock(&f.kek).unwrap();
     assert_eq!(copy.key(&rec.id).unwrap().state(), KeyState::Published);
     assert_eq!(
         copy.private_key(&f.kek, &rec.id).unwrap().as_slice(),
@@ -574,7 +577,8 @@ mod restore_tests {
             why.contains("accepted going back") && why.contains("example.com/s2"),
             "{why}"
         );
-        let restored = SqliteKeyStore::open(&f.path, clock.clone()).unwrap();
+        let mut restored = SqliteKeyStore::open(&f.path, clock.clone()).unwrap();
+        restored.unlock(&f.kek).unwrap();
         assert_eq!(
             restored.key(&a.id).unwrap().state(),
             KeyState::PreActivation
@@ -677,11 +681,14 @@ mod intent_tests {
     #[test]
     fn a_version_1_store_is_upgraded_on_open() {
         let f = fixture();
-        f.store
-            .conn
+        drop(f.store);
+        std::fs::remove_file(&f.path).unwrap();
+        let key = generate(Algorithm::Ed25519).unwrap();
+        super::super::integrity_tests::legacy_store(&f.path, &f.kek, &[("s1", &key)]);
+        Connection::open(&f.path)
+            .unwrap()
             .execute_batch("DROP TABLE dns_intent; DROP TABLE delegation; PRAGMA user_version = 1;")
             .unwrap();
-        drop(f.store);
         let clock: Arc<dyn Clock> = f.clock.clone();
         // Read-only: readable as it is, and not upgraded (the audit's --key-store).
         {
@@ -693,13 +700,19 @@ mod intent_tests {
                 .unwrap();
             assert_eq!(v, 1);
         }
-        let reopened = SqliteKeyStore::open(&f.path, clock).unwrap();
+        // Opened without the KEK: the tables of version 2 are added, and that is all.
+        let mut reopened = SqliteKeyStore::open(&f.path, clock).unwrap();
         assert!(reopened.intents().unwrap().is_empty());
-        let v: i64 = reopened
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
+        let version = |s: &SqliteKeyStore| -> i64 {
+            s.conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(version(&reopened), 2);
+        // With the KEK: on to the current schema.
+        reopened.unlock(&f.kek).unwrap();
+        assert_eq!(version(&reopened), SCHEMA_VERSION);
+        assert_eq!(reopened.keys().unwrap().len(), 1);
     }
 }
 

@@ -64,10 +64,17 @@ fn kek(args: &KeysArgs, stored: Option<KdfParams>) -> anyhow::Result<Kek> {
         return Kek::from_env_value(&v).context("MAILTRUST_KEK");
     }
     if let Ok(p) = std::env::var("MAILTRUST_KEK_PASSPHRASE") {
-        let params = match stored {
-            Some(p) => p,
-            None => KdfParams::generate()?,
+        let p = zeroize::Zeroizing::new(p);
+        let Some(params) = stored else {
+            // A new store: the passphrase must be long enough (crypto::MIN_PASSPHRASE_CHARS).
+            return Kek::new_from_passphrase(&p).context("MAILTRUST_KEK_PASSPHRASE");
         };
+        if mailtrust_keys::crypto::passphrase_is_short(&p) {
+            eprintln!(
+                "mailtrust: warning: MAILTRUST_KEK_PASSPHRASE is shorter than the {} characters a new store needs; move to a KEK file with `mailtrust keys rotate-kek --new-kek-file FILE`",
+                mailtrust_keys::crypto::MIN_PASSPHRASE_CHARS
+            );
+        }
         return Kek::from_passphrase(&p, &params).context("MAILTRUST_KEK_PASSPHRASE");
     }
     bail!(
@@ -83,7 +90,10 @@ fn clock(args: &KeysArgs) -> Arc<dyn Clock> {
     }
 }
 
-fn open(args: &KeysArgs) -> anyhow::Result<SqliteKeyStore> {
+/// Opens the store without the KEK, for commands that only read public data (list, show,
+/// delegations, the public key, backup, the log without --verify). Nothing can be changed
+/// through it: every change writes the audit log, which is keyed under the KEK.
+fn open_public(args: &KeysArgs) -> anyhow::Result<SqliteKeyStore> {
     if !args.store.exists() {
         bail!(
             "no key store at {} (mailtrust keys generate creates one)",
@@ -94,15 +104,26 @@ fn open(args: &KeysArgs) -> anyhow::Result<SqliteKeyStore> {
         .with_context(|| format!("cannot open the key store {}", args.store.display()))
 }
 
+/// Opens the store with its KEK (checked; an older store is upgraded here), for every command
+/// that changes it or checks its log.
+fn open_with_kek(args: &KeysArgs) -> anyhow::Result<(SqliteKeyStore, Kek)> {
+    let mut s = open_public(args)?;
+    let k = kek(args, s.kdf_params()?)?;
+    s.unlock(&k)
+        .with_context(|| format!("cannot open the key store {}", args.store.display()))?;
+    Ok((s, k))
+}
+
+fn open(args: &KeysArgs) -> anyhow::Result<SqliteKeyStore> {
+    Ok(open_with_kek(args)?.0)
+}
+
 /// A key by id, or the live (not destroyed) key of DOMAIN/SELECTOR.
 /// Opens the store, or creates it (and its directory) on first use; either way with the KEK
 /// checked.
 fn open_or_create(args: &KeysArgs) -> anyhow::Result<(SqliteKeyStore, Kek)> {
     if args.store.exists() {
-        let s = open(args)?;
-        let k = kek(args, s.kdf_params()?)?;
-        s.verify_kek(&k)?;
-        return Ok((s, k));
+        return open_with_kek(args);
     }
     if let Some(dir) = args.store.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -343,7 +364,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::List { json } => {
-            let store = open(&args)?;
+            let store = open_public(&args)?;
             let keys = store.keys()?;
             if *json {
                 let v: Vec<_> = keys.iter().map(key_json).collect();
@@ -427,7 +448,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             check,
             resolver,
         } => {
-            let store = open(&args)?;
+            let store = open_public(&args)?;
             let all = store.delegations()?;
             let checked = if *check {
                 check_delegations(&all, resolver)?
@@ -489,7 +510,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             )
         }
         KeysCommand::Show { key, json } => {
-            let store = open(&args)?;
+            let store = open_public(&args)?;
             let k = find(&store, key)?;
             let v = key_json(&k);
             if *json {
@@ -655,16 +676,16 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             output,
             opendkim,
         } => {
-            let mut store = open(&args)?;
             let Some(key) = key else {
+                let mut store = open(&args)?;
                 let summary =
                     export_opendkim(&args, &mut store, opendkim, "keys export --opendkim")?;
                 println!("{summary}");
                 return Ok(ExitCode::SUCCESS);
             };
-            let k = find(&store, key)?;
             let text: zeroize::Zeroizing<String> = if *private {
-                let kek = kek(&args, store.kdf_params()?)?;
+                let (mut store, kek) = open_with_kek(&args)?;
+                let k = find(&store, key)?;
                 let der = store.private_key(&kek, &k.id)?;
                 eprintln!(
                     "mailtrust: exporting the PRIVATE key of {}/{}: keep it as secret as the store",
@@ -675,6 +696,13 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
                 store.note(&k.id, "export_private", &ctx("export --private", None))?;
                 mailtrust_keys::pem::private_key_pem(&der)
             } else {
+                // With the KEK given, the public key is checked against the private key first.
+                let store = if has_kek(&args) {
+                    open(&args)?
+                } else {
+                    open_public(&args)?
+                };
+                let k = find(&store, key)?;
                 zeroize::Zeroizing::new(mailtrust_keys::pem::public_key_pem(&k.public))
             };
             match output {
@@ -691,9 +719,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             let (public, private) = mailtrust_keys::pem::import_private(&bytes, weak)?;
             let (domain, selector, purpose) = key.identity()?;
             let reason = &key.reason;
-            let mut store = open(&args)?;
-            let kek = kek(&args, store.kdf_params()?)?;
-            store.verify_kek(&kek)?;
+            let (mut store, kek) = open_with_kek(&args)?;
             let algorithm = public.algorithm;
             let created = store.create_key(
                 &kek,
@@ -717,7 +743,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Backup { dest } => {
-            let store = open(&args)?;
+            let store = open_public(&args)?;
             store.backup_to(dest)?;
             println!("backed up {} to {}", args.store.display(), dest.display());
             Ok(ExitCode::SUCCESS)
@@ -758,22 +784,41 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::RotateKek { new_kek_file } => {
-            let mut store = open(&args)?;
-            let old = kek(&args, store.kdf_params()?)?;
             let new =
                 Kek::from_file(new_kek_file).context("cannot read the new key-encryption key")?;
-            let n = store.rotate_kek(&old, &new, &ctx("rotate-kek", None))?;
+            let (mut store, old) = open_with_kek(&args)?;
+            let done = store.rotate_kek(&old, &new, &ctx("rotate-kek", None))?;
+            // From here on the rotation has committed: only warnings, and exit 0, so that
+            // nobody throws the new KEK away believing it failed.
             println!(
-                "{n} key(s) re-encrypted under the new key-encryption key; keep the old one until backups made with it expire"
+                "{} key(s) and the audit log's key re-encrypted under the new key-encryption key; the store now opens ONLY with the new one",
+                done.keys
             );
+            if done.old_pages_remain {
+                eprintln!(
+                    "mailtrust: warning: another process has the store open, so copies of the data keys wrapped under the old KEK remain in {}-wal until it closes the store and a later destroy or rotation checkpoints it",
+                    args.store.display()
+                );
+            }
+            for copy in before_restore_copies(&args.store) {
+                eprintln!(
+                    "mailtrust: warning: {} (saved by a restore) still opens only with the OLD key-encryption key; rotate it too (mailtrust keys --store {} rotate-kek ...) or delete it",
+                    copy.display(),
+                    copy.display()
+                );
+            }
+            println!("keep the old KEK until backups made with it expire");
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Log { json, verify } => {
-            let store = open(&args)?;
             if *verify {
+                let store = open(&args)?;
+                let (count, head) = store.log_head()?;
                 return Ok(match store.verify_log()? {
                     LogVerification::Intact { entries } => {
-                        println!("audit log intact: {entries} entries");
+                        // The head, to note elsewhere: a whole-file rollback to an older copy
+                        // can only be seen by comparing with a head kept outside the store.
+                        println!("audit log intact: {entries} entries; head {head} (row {count})");
                         ExitCode::SUCCESS
                     }
                     LogVerification::Tampered { seq, problem } => {
@@ -782,6 +827,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
                     }
                 });
             }
+            let store = open_public(&args)?;
             let log = store.audit_log()?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&log)?);
@@ -806,6 +852,39 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Whether a KEK was given at all (file or environment), to check public keys when possible.
+fn has_kek(args: &KeysArgs) -> bool {
+    args.kek_file.is_some()
+        || std::env::var_os("MAILTRUST_KEK").is_some()
+        || std::env::var_os("MAILTRUST_KEK_PASSPHRASE").is_some()
+}
+
+/// The `STORE.before-restore-TIME` copies next to the store: `rotate-kek` does not re-wrap
+/// them (each is a store of its own, possibly under an even older KEK), so it names them.
+fn before_restore_copies(store: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let (Some(dir), Some(name)) = (store.parent(), store.file_name()) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.before-restore-", name.to_string_lossy());
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&prefix) && !n.ends_with("-wal") && !n.ends_with("-shm")
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
 }
 
 /// Writes a secret to a new file readable by its owner only.
