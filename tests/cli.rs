@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+#[path = "cli/keys_ops.rs"]
+mod keys_ops;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrust");
 
 fn run(args: &[&str]) -> (i32, String, String) {

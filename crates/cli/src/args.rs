@@ -205,8 +205,18 @@ pub struct UpdateArgs {
     /// The zone's primary server, ADDR or ADDR:PORT (TCP).
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub server: String,
-    /// The TSIG key, `[hmac-sha256:]NAME:BASE64SECRET` as nsupdate -y takes it; or the
-    /// environment variable MAILTRUST_TSIG_KEY (keeps the secret out of `ps`).
+    /// The TSIG key in a file only you can read (mode 0600): one line
+    /// `[hmac-sha256:]NAME:BASE64SECRET`, or Knot's `keymgr -t NAME` output as it is.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MAILTRUST_TSIG_FILE",
+        conflicts_with = "key"
+    )]
+    pub key_file: Option<PathBuf>,
+    /// The TSIG key itself, `[hmac-sha256:]NAME:BASE64SECRET` as nsupdate -y takes it, or
+    /// MAILTRUST_TSIG_KEY. On the command line it is visible to `ps` and kept in shell
+    /// history: prefer --key-file.
     #[arg(
         long,
         value_name = "KEY",
@@ -335,6 +345,10 @@ pub struct KeysArgs {
     /// policy; DNSSEC validation keeps the real time.
     #[arg(long, value_name = "UNIX", global = true, hide = true)]
     pub now: Option<i64>,
+    /// Seconds a command that changes the store waits for another one to finish (they take
+    /// turns through STORE.lock); then it gives up with exit status 3.
+    #[arg(long, value_name = "SECS", default_value_t = 120, global = true)]
+    pub lock_wait: u64,
     #[command(subcommand)]
     pub command: KeysCommand,
 }
@@ -348,7 +362,17 @@ pub struct PublishArgs {
     /// The zone to update (default: the key's domain).
     #[arg(long, value_name = "ZONE")]
     pub zone: Option<String>,
-    /// The TSIG key, `[hmac-sha256:]NAME:BASE64SECRET`, or MAILTRUST_TSIG_KEY.
+    /// The TSIG key in a file only you can read (mode 0600): one line
+    /// `[hmac-sha256:]NAME:BASE64SECRET`, or Knot's `keymgr -t NAME` output as it is.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MAILTRUST_TSIG_FILE",
+        conflicts_with = "tsig"
+    )]
+    pub tsig_file: Option<PathBuf>,
+    /// The TSIG key itself, `[hmac-sha256:]NAME:BASE64SECRET`, or MAILTRUST_TSIG_KEY. On the
+    /// command line it is visible to `ps` and kept in shell history: prefer --tsig-file.
     #[arg(
         long,
         value_name = "KEY",

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use mailtrust_keys::delegated::DelegationStatus;
 use mailtrust_keys::generate::{dkim_record_text, revoked_record_text, zone_file_entry};
+use mailtrust_keys::lock::{LockError, StoreLock};
 use mailtrust_keys::publish::{Publisher, Visibility, check_visible, publish};
 use mailtrust_keys::rotation::Policy;
 use mailtrust_keys::store::delegation::Delegation;
@@ -159,20 +160,18 @@ fn publisher(to: &PublishArgs, domain: &Domain) -> anyhow::Result<Option<Publish
     }
     let Some(server) = &to.server else {
         bail!(
-            "say where to publish: --server ADDR (RFC 2136) with --tsig, --publish-cmd CMD, or --zone-file"
+            "say where to publish: --server ADDR (RFC 2136) with --tsig-file, --publish-cmd CMD, or --zone-file"
         );
     };
-    let key = to
-        .tsig
-        .as_deref()
-        .context("--server needs a TSIG key: --tsig KEY or MAILTRUST_TSIG_KEY")?;
+    let key = super::dns::tsig_key(to.tsig.as_deref(), to.tsig_file.as_deref(), "--tsig")?
+        .context("--server needs a TSIG key: --tsig-file FILE (or MAILTRUST_TSIG_KEY)")?;
     Ok(Some(Publisher::Rfc2136 {
         server: super::dns::parse_server(server)?,
         zone: to
             .zone
             .clone()
             .unwrap_or_else(|| domain.as_str().to_string()),
-        key: mailtrust_dns::update::TsigKey::parse(key)?,
+        key,
     }))
 }
 
@@ -189,8 +188,6 @@ enum Put {
 }
 
 fn put_record(k: &KeyRecord, to: &PublishArgs, text: &str) -> anyhow::Result<Put> {
-    use mailtrust_dns::update::UpdateError as U;
-    use mailtrust_keys::publish::PublishError as P;
     let owner = k.selector.record_name(&k.domain)?;
     match publisher(to, &k.domain)? {
         None => {
@@ -211,19 +208,10 @@ fn put_record(k: &KeyRecord, to: &PublishArgs, text: &str) -> anyhow::Result<Put
                     eprintln!(
                         "mailtrust: {owner} was not published: {e}; the key's state is unchanged"
                     );
-                    let unreachable = matches!(
-                        &e,
-                        P::Update(U::Timeout { .. } | U::Unreachable { .. })
-                            | P::CommandTimeout { .. }
-                    );
-                    let code = ExitCode::from(if unreachable { 3 } else { 1 });
-                    let nothing_sent = matches!(
-                        &e,
-                        P::Update(U::Refused { .. } | U::BadKey(_) | U::Build(_))
-                            | P::Name(_)
-                            | P::CommandStart { .. }
-                    );
-                    Ok(if nothing_sent {
+                    let code = ExitCode::from(if e.unreachable() { 3 } else { 1 });
+                    // Only a change that certainly did not happen may drop the intent: an
+                    // unsigned refusal or a command that failed part-way proves nothing.
+                    Ok(if e.certainly_not_applied() {
                         Put::Refused(code)
                     } else {
                         Put::Unknown(code)
@@ -246,6 +234,8 @@ fn put_and_record(
     to: &PublishArgs,
     context: &AuditContext,
 ) -> anyhow::Result<Result<(), ExitCode>> {
+    // A bad publication option (an unreadable TSIG file) fails here, before the intent.
+    publisher(to, &k.domain)?;
     store.record_intent(&k.id, event, text, context)?;
     match put_record(k, to, text)? {
         Put::Done => {}
@@ -304,7 +294,58 @@ fn allowed(k: &KeyRecord, event: Event) -> Option<ExitCode> {
     }
 }
 
+/// Takes the store's lock for a command that changes the store, its DNS records or an export
+/// (every command but list, show, log, delegations, backup and a public-key export), so that
+/// two never interleave. `Err` is the exit status when another command held it too long.
+fn lock(args: &KeysArgs) -> anyhow::Result<Result<Option<StoreLock>, ExitCode>> {
+    let reads_only = match &args.command {
+        KeysCommand::List { .. }
+        | KeysCommand::Show { .. }
+        | KeysCommand::Log { .. }
+        | KeysCommand::Delegations { .. }
+        | KeysCommand::Backup { .. } => true,
+        KeysCommand::Export {
+            private, opendkim, ..
+        } => !*private && opendkim.opendkim.is_none(),
+        _ => false,
+    };
+    if reads_only {
+        return Ok(Ok(None));
+    }
+    let creates = matches!(
+        args.command,
+        KeysCommand::Generate { .. } | KeysCommand::Delegate { .. }
+    );
+    match args.store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if creates => std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?,
+        // The command itself says that there is no store.
+        Some(dir) if !dir.is_dir() => return Ok(Ok(None)),
+        _ => {}
+    }
+    let wait = Duration::from_secs(args.lock_wait);
+    match StoreLock::acquire(&args.store, wait, |path| {
+        eprintln!(
+            "mailtrust: waiting (up to {} s) for another `mailtrust keys` command to release {}",
+            wait.as_secs(),
+            path.display()
+        )
+    }) {
+        Ok(l) => Ok(Ok(Some(l))),
+        Err(e @ LockError::Busy { .. }) => {
+            eprintln!("mailtrust: {e}");
+            Ok(Err(ExitCode::from(3)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
+    // Held until this function returns: the whole command is one turn.
+    let _lock = match lock(&args)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
     match &args.command {
         KeysCommand::Generate { key, algorithm } => {
             let alg = Algorithm::parse(algorithm, key.weak())?;

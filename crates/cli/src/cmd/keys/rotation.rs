@@ -30,7 +30,7 @@ pub(super) fn run_due(
     hooks: &Hooks<'_>,
 ) -> anyhow::Result<ExitCode> {
     if to.zone_file {
-        bail!("keys run publishes by itself: give --server with --tsig, or --publish-cmd");
+        bail!("keys run publishes by itself: give --server with --tsig-file, or --publish-cmd");
     }
     let mut store = open(args)?;
     let clock = clock(args);
