@@ -318,3 +318,113 @@ fn mutating_commands_take_turns() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// A key, published by hand and activated without DNS proof (no lab here).
+fn active(s: &Store, selector: &str) {
+    s.generate(selector);
+    let reference = format!("example.org/{selector}");
+    let (c, o, e) = s.run(&["publish", &reference, "--zone-file"]);
+    assert_eq!(c, 0, "{o}{e}");
+    let (c, o, e) = s.run(&[
+        "activate",
+        &reference,
+        "--force",
+        "--resolver",
+        "127.0.0.1:9",
+        "--timeout",
+        "0.2",
+        "--deadline",
+        "1",
+    ]);
+    assert_eq!(c, 0, "{o}{e}");
+}
+
+/// `keys run --opendkim --reload-cmd`: a reload that fails makes the run fail and is tried
+/// again by the next run; old key files go only after a reload that worked; the tables stay
+/// readable by OpenDKIM whatever the umask (the shipped unit has UMask=0077).
+#[test]
+fn opendkim_reload_failures_are_retried_and_stale_keys_wait_for_a_reload() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Store::new();
+    active(&s, "o1");
+    active(&s, "o2");
+    let export = s.path("export");
+    let fail = script(&s, "fail.sh", "echo reload failed >&2; exit 1");
+    let ok = script(&s, "ok.sh", "exit 0");
+    let run = |reload: &str| {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg("umask 077; exec \"$@\"")
+            .arg("sh")
+            .arg(BIN)
+            .args(["keys", "--store", &s.store, "--kek-file", &s.kek])
+            .args(["run", "--publish-cmd", "true", "--resolver", "127.0.0.1:9"])
+            .args(["--timeout", "0.2", "--deadline", "1", "--opendkim"])
+            .arg(&export)
+            .args(["--reload-cmd", reload]);
+        let out = c.output().expect("run");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (c, o, e) = run(&fail);
+    assert_ne!(c, 0, "a failed reload fails the run: {o}{e}");
+    assert!(e.contains("reload"), "{e}");
+    let mode = std::fs::metadata(export.join("KeyTable"))
+        .expect("KeyTable")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644, "OpenDKIM must read its tables");
+    let (c, o, e) = run(&ok);
+    assert_eq!(c, 0, "the next run reloads again: {o}{e}");
+    assert!(o.contains("reload"), "{o}");
+    // o1 stops signing: it leaves the tables at once, but its file stays until a reload worked.
+    let (c, o, e) = s.run(&["deactivate", "example.org/o1"]);
+    assert_eq!(c, 0, "{o}{e}");
+    let o1 = export.join("mailtrust-keys/example.org/o1.private");
+    let (c, o, e) = run(&fail);
+    assert_ne!(c, 0, "{o}{e}");
+    let table = std::fs::read_to_string(export.join("KeyTable")).expect("KeyTable");
+    assert!(!table.contains("o1._domainkey"), "{table}");
+    assert!(o1.exists(), "OpenDKIM still uses o1 until it reloads");
+    let (c, o, e) = run(&ok);
+    assert_eq!(c, 0, "{o}{e}");
+    assert!(!o1.exists(), "gone after the reload");
+    assert!(
+        export
+            .join("mailtrust-keys/example.org/o2.private")
+            .exists()
+    );
+}
+
+/// An export path under a directory that someone else owns, or that others may write to, is
+/// refused: root would write (and chown) files where that user can swap them.
+#[test]
+fn opendkim_exports_refuse_directories_others_control() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let s = Store::new();
+    active(&s, "p1");
+    let shared = s.path("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let export =
+        |dir: &std::path::Path| s.run(&["export", "--opendkim", &dir.join("od").to_string_lossy()]);
+    let (c, o, e) = export(&shared);
+    assert_ne!(c, 0, "a world-writable parent: {o}{e}");
+    assert!(e.contains("writable"), "{e}");
+    assert!(!shared.join("od").exists(), "nothing written");
+    // Someone else's directory (only root can make one here; as another user, skip).
+    let theirs = s.path("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    if chown(&theirs, Some(65534), Some(65534)).is_ok() {
+        let (c, o, e) = export(&theirs);
+        assert_ne!(c, 0, "a parent owned by nobody: {o}{e}");
+        assert!(e.contains("owned by"), "{e}");
+    }
+    let mine = s.path("mine");
+    std::fs::create_dir(&mine).expect("mkdir");
+    let (c, o, e) = export(&mine);
+    assert_eq!(c, 0, "{o}{e}");
+}

@@ -580,6 +580,11 @@ pub enum KeysCommand {
         output: Option<PathBuf>,
         #[command(flatten)]
         opendkim: OpenDkimArgs,
+        /// With --opendkim: run after the tables changed (e.g. `systemctl reload opendkim`);
+        /// key files no longer exported are deleted only once it worked. Without it they are
+        /// deleted at once, so reload OpenDKIM right after the export.
+        #[arg(long, value_name = "CMD", requires = "opendkim")]
+        reload_cmd: Option<String>,
     },
     /// Import a PKCS#8 private key (PEM) as a key in pre-activation.
     Import {

@@ -24,7 +24,7 @@ use crate::args::{KeysArgs, KeysCommand, NewKeyArgs, PublishArgs};
 mod opendkim;
 mod rotation;
 
-use opendkim::export_opendkim;
+use opendkim::{Reloaded, export_and_reload};
 use rotation::{Hooks, check_delegations, run_due};
 
 impl NewKeyArgs {
@@ -695,13 +695,23 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             private,
             output,
             opendkim,
+            reload_cmd,
         } => {
             let mut store = open(&args)?;
             let Some(key) = key else {
-                let summary =
-                    export_opendkim(&args, &mut store, opendkim, "keys export --opendkim")?;
-                println!("{summary}");
-                return Ok(ExitCode::SUCCESS);
+                return Ok(
+                    match export_and_reload(
+                        &args,
+                        &mut store,
+                        opendkim,
+                        reload_cmd.as_deref(),
+                        "keys export",
+                        false,
+                    )? {
+                        Reloaded::Done => ExitCode::SUCCESS,
+                        Reloaded::Failed => ExitCode::from(1),
+                    },
+                );
             };
             let k = find(&store, key)?;
             let text: zeroize::Zeroizing<String> = if *private {
