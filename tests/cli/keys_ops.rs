@@ -291,6 +291,7 @@ fn mutating_commands_take_turns() {
     );
     let mut first = s
         .command(&["publish", "example.org/l1", "--publish-cmd", &slow])
+        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
     let t0 = std::time::Instant::now();
@@ -427,4 +428,31 @@ fn opendkim_exports_refuse_directories_others_control() {
     std::fs::create_dir(&mine).expect("mkdir");
     let (c, o, e) = export(&mine);
     assert_eq!(c, 0, "{o}{e}");
+}
+
+/// A compromised key cannot be destroyed before its revoked record is proven on every
+/// authoritative server (here none can be asked).
+#[test]
+fn a_compromised_key_is_not_destroyed_without_proof_of_revocation() {
+    let s = Store::new();
+    active(&s, "c1");
+    let (c, o, e) = s.run(&["compromised", "example.org/c1", "--zone-file"]);
+    assert_eq!(c, 0, "{o}{e}");
+    assert!(
+        o.contains("v=DKIM1; k=ed25519; p="),
+        "the revoked record to publish: {o}"
+    );
+    let (c, o, e) = s.run(&[
+        "destroy",
+        "example.org/c1",
+        "--resolver",
+        "127.0.0.1:9",
+        "--timeout",
+        "0.2",
+        "--deadline",
+        "1",
+    ]);
+    assert_eq!(c, 3, "no proof either way: {o}{e}");
+    let (_, o, _) = s.run(&["show", "example.org/c1", "--json"]);
+    assert!(o.contains("\"compromised\""), "{o}");
 }

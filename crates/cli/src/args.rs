@@ -514,7 +514,8 @@ pub enum KeysCommand {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Publish the revoked record (`p=` empty, RFC 6376 §3.6.1).
+    /// Publish the revoked record (`p=` empty, RFC 6376 §3.6.1). For a compromised key this
+    /// publishes the revoked record again and changes no state.
     Revoke {
         key: String,
         #[command(flatten)]
@@ -522,15 +523,36 @@ pub enum KeysCommand {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Erase the private key (unrecoverable).
+    /// Erase the private key (unrecoverable). A compromised key is destroyed only once every
+    /// authoritative server serves its revoked record (asked directly).
+    ///
+    /// Exit status: 0 destroyed; 1 not allowed, or a server still serves another record;
+    /// 3 a server could not be asked (no proof either way).
     Destroy {
         key: String,
+        /// Destroy a compromised key without that proof (say why with --reason).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        resolver: ResolverArgs,
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Mark the key compromised (it stops signing at once); revoke it in DNS next.
+    /// Mark the key compromised: it stops signing at once, leaves the OpenDKIM export at once
+    /// (with --opendkim; its key file is deleted), and its record is revoked in DNS (`p=`
+    /// empty) by the same means as `keys revoke`. `keys run` keeps the revoked record in DNS.
+    ///
+    /// Exit status: 0 done; 1 the revocation in DNS was refused or the reload failed (the key
+    /// is compromised all the same); 3 the DNS server did not answer (`keys run` retries).
     Compromised {
         key: String,
+        #[command(flatten)]
+        to: PublishArgs,
+        #[command(flatten)]
+        opendkim: OpenDkimArgs,
+        /// With --opendkim: run after the export (e.g. `systemctl reload opendkim`).
+        #[arg(long, value_name = "CMD", requires = "opendkim")]
+        reload_cmd: Option<String>,
         #[arg(long)]
         reason: Option<String>,
     },

@@ -198,6 +198,62 @@ pub async fn check_visible(
     })
 }
 
+/// Checks that every authoritative server of the zone serves exactly `expected` (and nothing
+/// else) at `owner`: `None` when they all do, else why not. The validating resolver is not
+/// asked: its cache may hold the old record for a TTL, and what matters before a compromised
+/// key's private half is destroyed is that no server hands out its public key any more.
+pub async fn check_served_everywhere(
+    resolver: &Resolver,
+    owner: &str,
+    expected: &str,
+    wait: Duration,
+) -> Result<Option<Visibility>, PublishError> {
+    let name = Resolver::parse_name(owner).map_err(|e| PublishError::Name(e.to_string()))?;
+    let auth = propagation(resolver, &name, QueryType::Txt, wait).await;
+    if let Some(v) = unreachable(&auth) {
+        return Ok(Some(v));
+    }
+    Ok(auth
+        .answers
+        .iter()
+        .find(|a| a.records.is_empty() || a.records.iter().any(|r| r != expected))
+        .map(|a| Visibility::NotVisible {
+            detail: format!(
+                "{} ({}) does not serve only the record ({})",
+                a.server,
+                a.address,
+                if a.records.is_empty() {
+                    a.outcome.to_string()
+                } else {
+                    format!("it serves {}", a.records.join(" | "))
+                }
+            ),
+        }))
+}
+
+/// A server that could not be asked, or gave no answer.
+fn unreachable(auth: &Propagation) -> Option<Visibility> {
+    if let Some(p) = &auth.problem {
+        return Some(Visibility::Unreachable { detail: p.clone() });
+    }
+    if auth.answers.is_empty() {
+        return Some(Visibility::Unreachable {
+            detail: "no authoritative server found".into(),
+        });
+    }
+    auth.answers
+        .iter()
+        .find(|a| !a.outcome.is_answer())
+        .map(|a| Visibility::Unreachable {
+            detail: format!(
+                "{} ({}) gave no answer: {}",
+                a.server,
+                a.address,
+                a.detail.clone().unwrap_or_else(|| a.outcome.to_string())
+            ),
+        })
+}
+
 fn judge(auth: &Propagation, answer: &Answer, expected: &str) -> Visibility {
     if let Some(p) = &auth.problem {
         return Visibility::Unreachable { detail: p.clone() };

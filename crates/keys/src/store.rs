@@ -425,6 +425,14 @@ pub trait KeyStore {
     fn delegations(&self) -> Result<Vec<delegation::Delegation>, StoreError>;
     /// Forgets an intent (the change did not happen, or cannot be completed), with a log line.
     fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError>;
+    /// Marks an intent done whose step changes no state (the revoked record of a key that is
+    /// already compromised): drops it and logs `event` in one transaction.
+    fn fulfil_intent(
+        &mut self,
+        id: &KeyId,
+        event: &str,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
     /// Re-wraps every data key from `old` to `new` in one transaction; returns how many.
     fn rotate_kek(&mut self, old: &Kek, new: &Kek, ctx: &AuditContext)
     -> Result<usize, StoreError>;
@@ -1126,6 +1134,23 @@ impl KeyStore for SqliteKeyStore {
                 ctx,
             )?;
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn fulfil_intent(
+        &mut self,
+        id: &KeyId,
+        event: &str,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = load_key(&tx, id)?.state();
+        tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
+        append_audit(&tx, now, Some(id), event, Some(state), Some(state), ctx)?;
         tx.commit()?;
         Ok(())
     }

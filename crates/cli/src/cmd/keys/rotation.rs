@@ -17,7 +17,8 @@ use mailtrust_keys::{
 };
 
 use super::opendkim::{Reloaded, export_and_reload, run_reload};
-use super::{Put, clock, kek, open, put_and_record, put_record};
+use super::publication::{Put, put_and_record, put_record};
+use super::{clock, kek, open};
 use crate::args::{KeysArgs, OpenDkimArgs, PublishArgs};
 
 /// `keys run`: one due step at a time, re-planned from the store after each, so that a run
@@ -276,33 +277,55 @@ fn reconcile(
         let since = mailtrust_dns::format_utc(intent.since.0);
         // One server is enough: a change that reached the primary happened, even if a
         // secondary has not caught up (the reconciliation below and activation see to that).
-        if p.answers.iter().any(|a| a.records.contains(&intent.record))
-            && transition(k.state(), intent.event).is_ok()
-        {
-            println!(
-                "keys run: {owner}: the {} step begun at {since} reached DNS; recording it",
-                intent.event.name()
-            );
-            store.apply(
-                &k.id,
-                intent.event,
-                &AuditContext::new(
-                    "mailtrust keys run",
-                    Some("completing an interrupted step: DNS already holds the record"),
-                ),
-            )?;
-        } else {
-            println!(
-                "keys run: {owner}: the {} step begun at {since} did not reach DNS; dropping it",
-                intent.event.name()
-            );
-            store.clear_intent(
-                &k.id,
-                &AuditContext::new(
-                    "mailtrust keys run",
-                    Some("interrupted step never reached DNS"),
-                ),
-            )?;
+        let reached = p.answers.iter().any(|a| a.records.contains(&intent.record));
+        match transition(k.state(), intent.event) {
+            // The revoked record of a key already compromised: no state to change.
+            Ok(to) if reached && to == k.state() => {
+                println!(
+                    "keys run: {owner}: the {} step begun at {since} reached DNS; recording it",
+                    intent.event.name()
+                );
+                store.fulfil_intent(
+                    &k.id,
+                    "revoked_in_dns",
+                    &AuditContext::new(
+                        "mailtrust keys run",
+                        Some("completing an interrupted step: DNS already holds the record"),
+                    ),
+                )?;
+            }
+            Ok(_) if reached => {
+                println!(
+                    "keys run: {owner}: the {} step begun at {since} reached DNS; recording it",
+                    intent.event.name()
+                );
+                store.apply(
+                    &k.id,
+                    intent.event,
+                    &AuditContext::new(
+                        "mailtrust keys run",
+                        Some("completing an interrupted step: DNS already holds the record"),
+                    ),
+                )?;
+            }
+            _ => {
+                println!(
+                    "keys run: {owner}: the {} step begun at {since} {}; dropping it",
+                    intent.event.name(),
+                    if reached {
+                        "no longer fits the key's state"
+                    } else {
+                        "did not reach DNS"
+                    }
+                );
+                store.clear_intent(
+                    &k.id,
+                    &AuditContext::new(
+                        "mailtrust keys run",
+                        Some("interrupted step never reached DNS"),
+                    ),
+                )?;
+            }
         }
     }
     for k in store.keys()? {
