@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+#[path = "cli/keys_ops.rs"]
+mod keys_ops;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrust");
 
 /// Writes a test KEK as any secret is written: 0600 from its creation, never through a symlink.
@@ -27,13 +30,6 @@ fn run(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A KEK file as an operator makes one: 32 bytes, mode 0600 (a readable one is refused).
-fn write_kek(path: &std::path::Path, bytes: [u8; 32]) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, bytes).expect("kek");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }
 
 #[test]

@@ -911,6 +911,7 @@ fn main() -> std::process::ExitCode {
         keys::refused_update_and_unsigned_zone,
         keys::rotation_survives_a_kill_between_any_two_steps,
         keys::delegated_selectors_are_tracked_and_the_audit_sees_store_selectors,
+        keys::a_compromised_key_is_revoked_in_dns_and_the_export_then_destroyed,
         opendkim::opendkim_signs_with_exported_keys_and_mailtrust_verifies,
         state::state_dir_is_unpredictable_and_roots_alone,
         state::knot_and_unbound_run_as_their_own_users,

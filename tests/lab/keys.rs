@@ -99,6 +99,22 @@ impl<'a> Keys<'a> {
         self.run(&args)
     }
 
+    /// Writes `content` to a file of the test's private directory, mode 0600 (a secret).
+    pub(super) fn secret_file(&self, name: &str, content: &str) -> Result<String, Failed> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self._dir.path().join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Failed::from(e.to_string()))?;
+        f.write_all(content.as_bytes())
+            .map_err(|e| Failed::from(e.to_string()))?;
+        Ok(path.to_string_lossy().to_string())
+    }
+
     fn state(&self, key: &str) -> Result<String, Failed> {
         let (_, out, err) = self.run(&["show", key, "--json"]);
         let v: Value =
@@ -601,6 +617,115 @@ pub fn delegated_selectors_are_tracked_and_the_audit_sees_store_selectors(
         return Err(Failed::from(format!(
             "the store's selector is audited only with --key-store: without {without:?}, with {with:?}"
         )));
+    }
+    let (c, o, e) = k.run(&["log", "--verify"]);
+    expect(c, 0, "log verify", &o, &e)
+}
+
+/// The whole incident response: a key believed stolen is marked compromised, and the same
+/// command revokes its record in DNS (`p=` empty, through the intent path) and takes it out of
+/// the OpenDKIM export at once; `keys run` keeps the revoked record in place; destroy waits for
+/// it on every authoritative server.
+pub fn a_compromised_key_is_revoked_in_dns_and_the_export_then_destroyed(
+    lab: &Lab,
+) -> Result<(), Failed> {
+    let k = Keys::new(lab)?;
+    let (primary, key) = lab.updater("signed.test.")?;
+    let tsig = k.secret_file("tsig.key", &format!("{key}\n"))?;
+    let to = ["--server", primary.as_str(), "--tsig-file", tsig.as_str()];
+    for (sel, alg) in [("stolen1", "rsa-2048"), ("spare1", "ed25519")] {
+        let reference = format!("signed.test/{sel}");
+        let (c, o, e) = k.run(&[
+            "generate",
+            "--domain",
+            "signed.test",
+            "--selector",
+            sel,
+            "--algorithm",
+            alg,
+        ]);
+        expect(c, 0, "generate", &o, &e)?;
+        let mut publish = vec!["publish", reference.as_str()];
+        publish.extend_from_slice(&to);
+        let (c, o, e) = k.run(&publish);
+        expect(c, 0, "publish", &o, &e)?;
+        let (c, o, e) = k.activate(&reference, &[]);
+        expect(c, 0, "activate", &o, &e)?;
+    }
+    let export = k._dir.path().join("opendkim").to_string_lossy().to_string();
+    let (c, o, e) = k.run(&["export", "--opendkim", &export]);
+    expect(c, 0, "export", &o, &e)?;
+    let stolen_file =
+        std::path::Path::new(&export).join("mailtrust-keys/signed.test/stolen1.private");
+    if !stolen_file.exists() {
+        return Err(Failed::from("the active key is exported"));
+    }
+    let resolver = [
+        "--resolver",
+        k.resolver.as_str(),
+        "--trust-anchor",
+        k.anchor.as_str(),
+    ];
+    let mut compromised = vec![
+        "compromised",
+        "signed.test/stolen1",
+        "--reason",
+        "laptop stolen",
+        "--opendkim",
+        export.as_str(),
+    ];
+    compromised.extend_from_slice(&to);
+    let (c, o, e) = k.run(&compromised);
+    expect(c, 0, "compromised", &o, &e)?;
+    if k.state("signed.test/stolen1")? != "compromised" {
+        return Err(Failed::from("the key is compromised"));
+    }
+    // Out of the export at once, key file and all; the other key stays.
+    let table = std::fs::read_to_string(std::path::Path::new(&export).join("KeyTable"))
+        .map_err(|e| Failed::from(e.to_string()))?;
+    if table.contains("stolen1") || stolen_file.exists() || !table.contains("spare1") {
+        return Err(Failed::from(format!(
+            "the compromised key leaves the export at once:\n{table}"
+        )));
+    }
+    // Its record is revoked on every authoritative server.
+    let revoked = |what: &str| -> Result<(), Failed> {
+        let (out, _) = dns_propagation(lab, "stolen1._domainkey.signed.test", "TXT", &["--json"]);
+        let p: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if p["answers"].as_array().is_none_or(|a| {
+            a.is_empty() || a.iter().any(|a| a["records"][0] != "v=DKIM1; k=rsa; p=")
+        }) {
+            return Err(Failed::from(format!(
+                "{what}: every server serves p= empty: {p}"
+            )));
+        }
+        Ok(())
+    };
+    revoked("after keys compromised")?;
+    // The record is deleted by hand: `keys run` puts the revoked record back.
+    let out = dns_update(
+        lab,
+        "signed.test",
+        &primary,
+        &key,
+        &["--delete", "stolen1._domainkey", "TXT"],
+    );
+    if !out.status.success() {
+        return Err(Failed::from("deleting the record by hand"));
+    }
+    let mut run = vec!["run"];
+    run.extend_from_slice(&to);
+    run.extend_from_slice(&resolver);
+    let (c, o, e) = k.run(&run);
+    expect(c, 0, "keys run", &o, &e)?;
+    revoked("after keys run")?;
+    let mut destroy = vec!["destroy", "signed.test/stolen1"];
+    destroy.extend_from_slice(&resolver);
+    let (c, o, e) = k.run(&destroy);
+    expect(c, 0, "destroy once the revocation is proven", &o, &e)?;
+    let (_, out, _) = k.run(&["list", "--json"]);
+    if !out.contains("\"destroyed\"") {
+        return Err(Failed::from(format!("destroyed: {out}")));
     }
     let (c, o, e) = k.run(&["log", "--verify"]);
     expect(c, 0, "log verify", &o, &e)

@@ -185,7 +185,26 @@ pub fn opendkim_signs_with_exported_keys_and_mailtrust_verifies(lab: &Lab) -> Re
         .tempdir_in("/run")
         .map_err(fail)?;
     std::os::unix::fs::chown(dir.path(), Some(opendkim_uid()?), None).map_err(fail)?;
-    let export = dir.path().join("export");
+    // An export inside the opendkim user's directory is refused: that user could swap the
+    // files root writes there (and have root chown anything).
+    let theirs = dir.path().join("export").to_string_lossy().to_string();
+    let (c, o, e) = k.run(&["export", "--opendkim", &theirs]);
+    if c == 0 || !e.contains("owned by uid") {
+        return Err(fail(format!(
+            "an export below the opendkim user's directory is refused: {c}\n{o}{e}"
+        )));
+    }
+    // The export in a directory of root's that OpenDKIM may only traverse.
+    let root_dir = tempfile::Builder::new()
+        .prefix("mailtrust-opendkim-export-")
+        .tempdir_in("/run")
+        .map_err(fail)?;
+    std::fs::set_permissions(
+        root_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .map_err(fail)?;
+    let export = root_dir.path().join("export");
     let export_s = export.to_string_lossy().to_string();
     // mx9's keys, for OpenDKIM running as its own user.
     let export_args = [

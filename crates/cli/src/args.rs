@@ -211,8 +211,18 @@ pub struct UpdateArgs {
     /// The zone's primary server, ADDR or ADDR:PORT (TCP).
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub server: String,
-    /// The TSIG key, `[hmac-sha256:]NAME:BASE64SECRET` as nsupdate -y takes it; or the
-    /// environment variable MAILTRUST_TSIG_KEY (keeps the secret out of `ps`).
+    /// The TSIG key in a file only you can read (mode 0600): one line
+    /// `[hmac-sha256:]NAME:BASE64SECRET`, or Knot's `keymgr -t NAME` output as it is.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MAILTRUST_TSIG_FILE",
+        conflicts_with = "key"
+    )]
+    pub key_file: Option<PathBuf>,
+    /// The TSIG key itself, `[hmac-sha256:]NAME:BASE64SECRET` as nsupdate -y takes it, or
+    /// MAILTRUST_TSIG_KEY. On the command line it is visible to `ps` and kept in shell
+    /// history: prefer --key-file.
     #[arg(
         long,
         value_name = "KEY",
@@ -350,6 +360,10 @@ pub struct KeysArgs {
     /// says so, with the real time.
     #[arg(long, value_name = "UNIX", global = true, hide = true)]
     pub now: Option<i64>,
+    /// Seconds a command that changes the store waits for another one to finish (they take
+    /// turns through STORE.lock); then it gives up with exit status 3.
+    #[arg(long, value_name = "SECS", default_value_t = 120, global = true)]
+    pub lock_wait: u64,
     #[command(subcommand)]
     pub command: KeysCommand,
 }
@@ -363,7 +377,17 @@ pub struct PublishArgs {
     /// The zone to update (default: the key's domain).
     #[arg(long, value_name = "ZONE")]
     pub zone: Option<String>,
-    /// The TSIG key, `[hmac-sha256:]NAME:BASE64SECRET`, or MAILTRUST_TSIG_KEY.
+    /// The TSIG key in a file only you can read (mode 0600): one line
+    /// `[hmac-sha256:]NAME:BASE64SECRET`, or Knot's `keymgr -t NAME` output as it is.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MAILTRUST_TSIG_FILE",
+        conflicts_with = "tsig"
+    )]
+    pub tsig_file: Option<PathBuf>,
+    /// The TSIG key itself, `[hmac-sha256:]NAME:BASE64SECRET`, or MAILTRUST_TSIG_KEY. On the
+    /// command line it is visible to `ps` and kept in shell history: prefer --tsig-file.
     #[arg(
         long,
         value_name = "KEY",
@@ -505,7 +529,8 @@ pub enum KeysCommand {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Publish the revoked record (`p=` empty, RFC 6376 §3.6.1).
+    /// Publish the revoked record (`p=` empty, RFC 6376 §3.6.1). For a compromised key this
+    /// publishes the revoked record again and changes no state.
     Revoke {
         key: String,
         #[command(flatten)]
@@ -513,15 +538,36 @@ pub enum KeysCommand {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Erase the private key (unrecoverable).
+    /// Erase the private key (unrecoverable). A compromised key is destroyed only once every
+    /// authoritative server serves its revoked record (asked directly).
+    ///
+    /// Exit status: 0 destroyed; 1 not allowed, or a server still serves another record;
+    /// 3 a server could not be asked (no proof either way).
     Destroy {
         key: String,
+        /// Destroy a compromised key without that proof (say why with --reason).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        resolver: ResolverArgs,
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Mark the key compromised (it stops signing at once); revoke it in DNS next.
+    /// Mark the key compromised: it stops signing at once, leaves the OpenDKIM export at once
+    /// (with --opendkim; its key file is deleted), and its record is revoked in DNS (`p=`
+    /// empty) by the same means as `keys revoke`. `keys run` keeps the revoked record in DNS.
+    ///
+    /// Exit status: 0 done; 1 the revocation in DNS was refused or the reload failed (the key
+    /// is compromised all the same); 3 the DNS server did not answer (`keys run` retries).
     Compromised {
         key: String,
+        #[command(flatten)]
+        to: PublishArgs,
+        #[command(flatten)]
+        opendkim: OpenDkimArgs,
+        /// With --opendkim: run after the export (e.g. `systemctl reload opendkim`).
+        #[arg(long, value_name = "CMD", requires = "opendkim")]
+        reload_cmd: Option<String>,
         #[arg(long)]
         reason: Option<String>,
     },
@@ -571,6 +617,11 @@ pub enum KeysCommand {
         output: Option<PathBuf>,
         #[command(flatten)]
         opendkim: OpenDkimArgs,
+        /// With --opendkim: run after the tables changed (e.g. `systemctl reload opendkim`);
+        /// key files no longer exported are deleted only once it worked. Without it they are
+        /// deleted at once, so reload OpenDKIM right after the export.
+        #[arg(long, value_name = "CMD", requires = "opendkim")]
+        reload_cmd: Option<String>,
     },
     /// Import a PKCS#8 private key (PEM) as a key in pre-activation.
     Import {

@@ -72,6 +72,55 @@ impl TsigKey {
         })
     }
 
+    /// Reads the key from a file only we can read, so that the secret stays out of `ps`, shell
+    /// history and the environment of child processes. Two formats:
+    /// - one line `[ALGORITHM:]NAME:BASE64SECRET` (as `--tsig` takes it);
+    /// - Knot's `keymgr -t NAME` output as it is (a `key:` list with `id`, `algorithm` and
+    ///   `secret`).
+    ///
+    /// Lines starting with `#` are comments. The file must be a regular file (not a symlink),
+    /// owned by the user running mailtrust, with no permission for group or others (0600 or
+    /// 0400), and at most 4 KiB.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, UpdateError> {
+        let text = read_secret_file(path)?;
+        let bad = |why: &str| UpdateError::BadKey(format!("{}: {why}", path.display()));
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if lines.first() == Some(&"key:") {
+            let mut fields: Vec<(&str, &str)> = Vec::new();
+            for l in &lines[1..] {
+                let l = l.strip_prefix("- ").unwrap_or(l).trim();
+                if let Some((k, v)) = l.split_once(':') {
+                    fields.push((k.trim(), v.trim().trim_matches('"')));
+                }
+            }
+            let one = |name: &str| -> Result<&str, UpdateError> {
+                let mut it = fields.iter().filter(|(k, _)| *k == name);
+                match (it.next(), it.next()) {
+                    (Some((_, v)), None) => Ok(v),
+                    (None, _) => Err(bad(&format!("no `{name}:` in the key list"))),
+                    (Some(_), Some(_)) => Err(bad("more than one key; keep one key per file")),
+                }
+            };
+            let spec = zeroize::Zeroizing::new(format!(
+                "{}:{}:{}",
+                one("algorithm")?,
+                one("id")?,
+                one("secret")?
+            ));
+            return Self::parse(&spec).map_err(|e| bad(&e.to_string()));
+        }
+        match lines.as_slice() {
+            [line] => Self::parse(line).map_err(|e| bad(&e.to_string())),
+            _ => Err(bad(
+                "expected one line [ALGORITHM:]NAME:BASE64SECRET, or Knot's keymgr output",
+            )),
+        }
+    }
+
     fn signer(&self) -> Result<TSigner, UpdateError> {
         TSigner::new(
             self.secret.clone(),
@@ -82,6 +131,53 @@ impl TsigKey {
         )
         .map_err(|e| UpdateError::BadKey(e.to_string()))
     }
+}
+
+/// The contents of a file holding a secret: a regular file, not a symlink, owned by our
+/// effective user, unreadable by group and others, at most 4 KiB.
+fn read_secret_file(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, UpdateError> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let bad = |why: String| UpdateError::BadKey(format!("{}: {why}", path.display()));
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        if e == rustix::io::Errno::LOOP {
+            bad("is a symlink; give the file itself".into())
+        } else {
+            bad(std::io::Error::from(e).to_string())
+        }
+    })?;
+    let f = std::fs::File::from(fd);
+    let md = f.metadata().map_err(|e| bad(e.to_string()))?;
+    if !md.is_file() {
+        return Err(bad("is not a regular file".into()));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if md.uid() != me {
+        return Err(bad(format!(
+            "is owned by uid {}, not by the user running mailtrust (uid {me})",
+            md.uid()
+        )));
+    }
+    if md.mode() & 0o077 != 0 {
+        return Err(bad(format!(
+            "mode {:04o}: group or others may read it; make it 0600",
+            md.mode() & 0o7777
+        )));
+    }
+    if md.len() > 4096 {
+        return Err(bad("is larger than 4 KiB: not a TSIG key file".into()));
+    }
+    let mut text = zeroize::Zeroizing::new(String::new());
+    f.take(4097)
+        .read_to_string(&mut text)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(text)
 }
 
 /// One change to a zone.
@@ -105,11 +201,18 @@ pub enum UpdateError {
     #[error("no answer from {server} within {secs} s")]
     Timeout { server: SocketAddr, secs: u64 },
     /// The server answered with an error code; `meaning` says what it usually means.
-    #[error("{server} refused the update: {rcode} ({meaning})")]
+    /// `verified` is true only when the error answer carries a TSIG signature that verifies
+    /// with our key: anyone on the path can forge an unsigned one, so only a signed refusal
+    /// proves that the zone was not changed.
+    #[error(
+        "{server} refused the update: {rcode} ({meaning}){}",
+        if *verified { "" } else { "; the answer is not signed with our key, so it does not prove that nothing changed" }
+    )]
     Refused {
         server: SocketAddr,
         rcode: String,
         meaning: &'static str,
+        verified: bool,
     },
     #[error(
         "the answer from {server} is not signed with our key ({message}); the update may or may not have happened"
@@ -117,6 +220,21 @@ pub enum UpdateError {
     UnverifiedAnswer { server: SocketAddr, message: String },
     #[error("the answer from {server} is not a DNS message: {message}")]
     Garbage { server: SocketAddr, message: String },
+}
+
+impl UpdateError {
+    /// True when the zone certainly was not changed: nothing was sent (an unusable key, an
+    /// update that could not be built), or the server's refusal is signed with our key. An
+    /// unsigned error answer, no answer, or an answer that does not verify proves nothing:
+    /// the caller must treat the change as possibly made (and look at the zone later).
+    pub fn certainly_not_applied(&self) -> bool {
+        matches!(
+            self,
+            UpdateError::BadKey(_)
+                | UpdateError::Build(_)
+                | UpdateError::Refused { verified: true, .. }
+        )
+    }
 }
 
 /// What an update error code usually means for an administrator (RFC 2136 §2.2, RFC 8945 §5).
@@ -273,11 +391,15 @@ pub async fn send_update(
     }
     let rcode = parsed.metadata.response_code;
     if rcode != ResponseCode::NoError {
-        // An error answer to a bad key is unsigned by design (RFC 8945 §5.3.2): report the code.
+        // An error answer to a bad key is unsigned by design (RFC 8945 §5.3.2), so the code is
+        // reported either way; but only a signed one is proof that the zone was not changed
+        // (a forged REFUSED could hide an update that was applied).
+        let verified = verifier.as_mut().is_some_and(|v| v.verify(&answer).is_ok());
         return Err(UpdateError::Refused {
             server,
             rcode: mnemonic(rcode),
             meaning: meaning(rcode),
+            verified,
         });
     }
     if let Some(v) = verifier.as_mut() {
@@ -308,6 +430,47 @@ mod tests {
     }
 
     #[test]
+    fn key_files_are_checked_and_read_in_both_formats() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str, mode: u32| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p
+        };
+        let line = write(
+            "line",
+            "# the lab's key\nhmac-sha256:k1:c2VjcmV0c2VjcmV0\n",
+            0o600,
+        );
+        assert_eq!(TsigKey::from_file(&line).unwrap().name.to_ascii(), "k1");
+        let knot = write(
+            "knot",
+            "# hmac-sha384:k2:c2VjcmV0c2VjcmV0\nkey:\n  - id: k2\n    algorithm: hmac-sha384\n    secret: c2VjcmV0c2VjcmV0\n",
+            0o400,
+        );
+        let k = TsigKey::from_file(&knot).unwrap();
+        assert_eq!(k.name.to_ascii(), "k2");
+        assert_eq!(k.algorithm, TsigAlgorithm::HmacSha384);
+        let open = write("open", "k3:c2VjcmV0c2VjcmV0\n", 0o640);
+        let e = TsigKey::from_file(&open).unwrap_err().to_string();
+        assert!(e.contains("0600"), "{e}");
+        std::os::unix::fs::symlink(&line, dir.path().join("link")).unwrap();
+        let e = TsigKey::from_file(&dir.path().join("link"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symlink"), "{e}");
+        let big = write("big", &"a".repeat(5000), 0o600);
+        assert!(TsigKey::from_file(&big).is_err());
+        let two = write("two", "k4:c2VjcmV0\nk5:c2VjcmV0\n", 0o600);
+        assert!(TsigKey::from_file(&two).is_err());
+        // The secret never shows in an error.
+        let e = TsigKey::from_file(&open).unwrap_err().to_string();
+        assert!(!e.contains("c2Vj"), "{e}");
+    }
+
+    #[test]
     fn txt_is_split_at_255_bytes() {
         let long = "a".repeat(600);
         let parts = txt_strings(&long);
@@ -331,6 +494,50 @@ mod tests {
             text: "v=DKIM1".into(),
         };
         assert!(matches!(message(&zone, &[c]), Err(UpdateError::Build(_))));
+    }
+
+    /// A server (or anyone on the path) that answers every update with an unsigned REFUSED.
+    async fn unsigned_refusal(rcode: u8) -> UpdateError {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let serve = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).await.unwrap();
+            let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            s.read_exact(&mut q).await.unwrap();
+            // Header only: the query's id, QR + opcode UPDATE (5), the error code, no records.
+            let a = [q[0], q[1], 0x80 | (5 << 3), rcode, 0, 0, 0, 0, 0, 0, 0, 0];
+            s.write_all(&[0, a.len() as u8]).await.unwrap();
+            s.write_all(&a).await.unwrap();
+        });
+        let zone = Name::from_ascii("example.org.").unwrap();
+        let change = Change::ReplaceTxt {
+            name: Name::from_ascii("s._domainkey.example.org.").unwrap(),
+            ttl: 300,
+            text: "v=DKIM1; p=".into(),
+        };
+        let key = TsigKey::parse("hmac-sha256:update-key:c2VjcmV0c2VjcmV0").unwrap();
+        let e = send_update(addr, &zone, &[change], Some(&key), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        serve.await.unwrap();
+        e
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_error_answer_proves_nothing() {
+        for (rcode, name) in [(5, "REFUSED"), (2, "SERVFAIL"), (9, "NOTAUTH")] {
+            let e = unsigned_refusal(rcode).await;
+            assert!(
+                matches!(&e, UpdateError::Refused { rcode, verified: false, .. } if rcode == name),
+                "{e:?}"
+            );
+            assert!(!e.certainly_not_applied(), "{name}: {e}");
+            assert!(e.to_string().contains("not signed"), "{e}");
+        }
+        assert!(UpdateError::BadKey("x".into()).certainly_not_applied());
     }
 
     #[tokio::test]

@@ -4,9 +4,11 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod command;
 pub mod crypto;
 pub mod delegated;
 pub mod generate;
+pub mod lock;
 pub mod model;
 pub mod opendkim;
 pub mod pem;

@@ -47,6 +47,17 @@ pub enum OpenDkimError {
         "{0} is not a directory only its owner can write to (a symlink?); not writing keys there"
     )]
     UnsafeDirectory(PathBuf),
+    /// A directory on the way to the export that someone else controls: root would write
+    /// (and chown) files where that user can swap them for links to anything.
+    #[error(
+        "{path}: {why}; not exporting keys below it (use a directory owned by root or by the user running mailtrust, writable by nobody else, e.g. under /etc/mailtrust)"
+    )]
+    UnsafeAncestor {
+        /// The directory.
+        path: PathBuf,
+        /// Who else controls it.
+        why: String,
+    },
     /// The export would remove every key.
     #[error(
         "no key matches, and the previous export holds {0} key file(s): exporting nothing would \
@@ -72,10 +83,53 @@ pub struct OpenDkimKey {
 pub struct OpenDkimExport {
     /// Key files written.
     pub written: Vec<PathBuf>,
-    /// Key files of an earlier export deleted because their key is no longer exported.
+    /// Key files of an earlier export whose key is no longer exported. They stay until
+    /// [`OpenDkimExport::finish`]: OpenDKIM reads a key file each time it signs, so a file
+    /// deleted before OpenDKIM has reloaded its new tables makes it fail those messages.
+    pub stale: Vec<PathBuf>,
+    /// Key files deleted by [`OpenDkimExport::finish`].
     pub removed: Vec<PathBuf>,
     /// False when the KeyTable was already exactly this (a re-run with nothing new).
     pub changed: bool,
+    /// The tables changed since OpenDKIM last reloaded them (this export, or an earlier one
+    /// whose reload failed): run the reload, then [`OpenDkimExport::finish`].
+    pub reload_pending: bool,
+    /// The export directory (absolute, symlinks resolved) and the files it now lists.
+    dir: PathBuf,
+    listed: BTreeSet<String>,
+}
+
+/// Marks an export whose tables OpenDKIM has not reloaded yet; removed by
+/// [`OpenDkimExport::finish`]. A reload that failed is thus tried again by the next run, even
+/// when that run's export changes nothing.
+const RELOAD_PENDING: &str = ".mailtrust-reload-pending";
+
+impl OpenDkimExport {
+    /// Deletes the stale key files and forgets them, and clears the pending reload. Call it
+    /// once OpenDKIM has reloaded the tables (or at once when nothing reloads it).
+    pub fn finish(&mut self) -> Result<(), OpenDkimError> {
+        for path in std::mem::take(&mut self.stale) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => self.removed.push(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // The manifest still lists it: the next export tries again.
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        replace_file(
+            &self.dir.join(MANIFEST),
+            manifest_text(&self.listed).as_bytes(),
+            0o600,
+            None,
+        )?;
+        match std::fs::remove_file(self.dir.join(RELOAD_PENDING)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&self.dir.join(RELOAD_PENDING))(e)),
+        }
+        self.reload_pending = false;
+        Ok(())
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OpenDkimError + '_ {
@@ -92,33 +146,123 @@ fn safe(name: &str) -> Result<&str, OpenDkimError> {
     Ok(name)
 }
 
-/// Writes `content` to `path` through a temporary file and a rename, with `mode` and owner.
+/// Writes `content` to `path` through a temporary file and a rename. The mode and the owner
+/// are set on the open file (fchmod, fchown) before the rename, never by path: by path, a
+/// file swapped for a symlink in between would hand its target to `owner`; and an explicit
+/// fchmod, unlike the mode given to open(2), is not cut down by the umask (the shipped unit
+/// has UMask=0077, which left the tables unreadable to OpenDKIM).
 fn replace_file(
     path: &Path,
     content: &[u8],
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<(), OpenDkimError> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp_name);
     let _ = std::fs::remove_file(&tmp);
+    // create_new is O_CREAT|O_EXCL: it never follows a symlink planted at the name.
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(mode)
+        .mode(0o600)
         .open(&tmp)
         .map_err(io(&tmp))?;
     f.write_all(content).map_err(io(&tmp))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).map_err(io(&tmp))?;
+    }
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
-    chown(&tmp, owner)?;
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// Sets the owner of `path` (OpenDKIM reads its keys after dropping root, as user opendkim).
-fn chown(path: &Path, owner: Option<(u32, u32)>) -> Result<(), OpenDkimError> {
-    match owner {
-        Some((uid, gid)) => std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(io(path)),
-        None => Ok(()),
+/// The effective uid we run as: directories of ours or root's are the only ones trusted.
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Refuses `dir` unless no one but us and root can change what it names: every directory
+/// from `/` down must be owned by us or root, and writable by no one else — except that a
+/// sticky directory (like /tmp) may be writable by others, because there only an entry's
+/// owner (and the directory's owner, us or root) can rename or delete the entry, so the
+/// directory of ours below it cannot be swapped; a name someone else created there first is
+/// theirs and refused by the owner check. The export directory itself gets no such
+/// exception (others could fill it). A symlink on the way is followed only where it sits in
+/// a directory no one else can write to, and is then checked as if its target had been
+/// given. Missing directories are created (0700, or 0711 with `dir_mode`), one by one,
+/// below checked ones.
+fn safe_export_dir(dir: &Path, dir_mode: u32) -> Result<PathBuf, OpenDkimError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = euid();
+    let trusted_owner = |uid: u32| uid == me || uid == 0;
+    let unsafe_dir = |path: &Path, why: String| OpenDkimError::UnsafeAncestor {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut current = PathBuf::from("/");
+    let components: Vec<_> = dir
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    let check = |path: &Path, md: &std::fs::Metadata, last: bool| -> Result<(), OpenDkimError> {
+        if !trusted_owner(md.uid()) {
+            return Err(unsafe_dir(path, format!("owned by uid {}", md.uid())));
+        }
+        let others_write = md.mode() & 0o022 != 0;
+        let sticky = md.mode() & 0o1000 != 0;
+        if others_write && (last || !sticky) {
+            return Err(unsafe_dir(
+                path,
+                format!(
+                    "writable by group or others (mode {:04o})",
+                    md.mode() & 0o7777
+                ),
+            ));
+        }
+        Ok(())
+    };
+    let root = std::fs::metadata(&current).map_err(io(&current))?;
+    check(&current, &root, components.is_empty())?;
+    for (i, c) in components.iter().enumerate() {
+        let last = i + 1 == components.len();
+        let next = current.join(c);
+        match std::fs::symlink_metadata(&next) {
+            Ok(md) if md.file_type().is_symlink() => {
+                let parent = std::fs::metadata(&current).map_err(io(&current))?;
+                if parent.mode() & 0o022 != 0 || !trusted_owner(md.uid()) {
+                    return Err(unsafe_dir(
+                        &next,
+                        "a symlink that others could have put there".into(),
+                    ));
+                }
+                let target = std::fs::canonicalize(&next).map_err(io(&next))?;
+                // The target's own path is checked from the root, as if given.
+                let rest: PathBuf = components[i + 1..].iter().collect();
+                return safe_export_dir(&target.join(rest), dir_mode);
+            }
+            Ok(md) if md.is_dir() => check(&next, &md, last)?,
+            Ok(_) => {
+                return Err(unsafe_dir(&next, "not a directory".into()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .mode(dir_mode)
+                    .create(&next)
+                    .map_err(io(&next))?;
+                let md = std::fs::symlink_metadata(&next).map_err(io(&next))?;
+                if !md.is_dir() || md.uid() != me {
+                    return Err(unsafe_dir(&next, "replaced while being created".into()));
+                }
+                std::fs::set_permissions(&next, std::fs::Permissions::from_mode(dir_mode))
+                    .map_err(io(&next))?;
+            }
+            Err(e) => return Err(io(&next)(e)),
+        }
+        current = next;
     }
+    Ok(current)
 }
 
 /// The directory, inside the export directory, that holds the key files. Not `keys`, which
@@ -131,7 +275,11 @@ const KEY_DIR: &str = "mailtrust-keys";
 fn key_directory(path: &Path, mode: u32) -> Result<(), OpenDkimError> {
     match std::fs::symlink_metadata(path) {
         Ok(md) => {
-            if !md.file_type().is_dir() || md.permissions().mode() & 0o022 != 0 {
+            use std::os::unix::fs::MetadataExt;
+            if !md.file_type().is_dir()
+                || md.permissions().mode() & 0o022 != 0
+                || (md.uid() != euid() && md.uid() != 0)
+            {
                 return Err(OpenDkimError::UnsafeDirectory(path.to_path_buf()));
             }
             Ok(())
@@ -152,7 +300,9 @@ fn manifest_text(entries: &BTreeSet<String>) -> String {
     entries.iter().map(|p| format!("{p}\n")).collect()
 }
 
-/// Writes the tables and key files for `keys` into `dir` (created if needed).
+/// Writes the tables and key files for `keys` into `dir` (created if needed, and refused
+/// when someone other than us or root controls a directory on the way; see
+/// `safe_export_dir`). Key files no longer exported are left for [`OpenDkimExport::finish`].
 ///
 /// With `owner` (uid, gid), the key files belong to that user (OpenDKIM reads them after
 /// dropping root) and the directories, which stay ours, are 0711 so that it can reach them but
@@ -175,7 +325,8 @@ pub fn write(
         safe(&k.domain)?;
         safe(&k.selector)?;
     }
-    std::fs::create_dir_all(&abs_dir).map_err(io(&abs_dir))?;
+    let dir_mode = if owner.is_some() { 0o711 } else { 0o700 };
+    let abs_dir = safe_export_dir(&abs_dir, dir_mode)?;
     let manifest_path = abs_dir.join(MANIFEST);
     let before: BTreeSet<String> = std::fs::read_to_string(&manifest_path)
         .unwrap_or_default()
@@ -186,7 +337,6 @@ pub fn write(
     if keys.is_empty() && !before.is_empty() && !allow_empty {
         return Err(OpenDkimError::WouldEmpty(before.len()));
     }
-    let dir_mode = if owner.is_some() { 0o711 } else { 0o700 };
     let key_root = abs_dir.join(KEY_DIR);
     key_directory(&key_root, dir_mode)?;
     remove_stale_temp_files(&abs_dir, &key_root);
@@ -228,7 +378,11 @@ pub fn write(
     }
     let old_table = std::fs::read_to_string(abs_dir.join("KeyTable")).unwrap_or_default();
     out.changed = old_table != key_table;
-    // Tables first, then the deletions: OpenDKIM must never be pointed at a file that is gone.
+    if out.changed {
+        replace_file(&abs_dir.join(RELOAD_PENDING), b"", 0o600, None)?;
+    }
+    // Tables first; the stale key files go only in `finish`, after OpenDKIM has reloaded.
+    // Tables are 0644: OpenDKIM reads them after dropping root.
     replace_file(&abs_dir.join("KeyTable"), key_table.as_bytes(), 0o644, None)?;
     replace_file(
         &abs_dir.join("SigningTable"),
@@ -248,15 +402,11 @@ pub fn write(
         if parts.len() != 3 || parts[0] != KEY_DIR || parts[1..].iter().any(|p| safe(p).is_err()) {
             continue;
         }
-        let path = abs_dir.join(rel);
-        match std::fs::remove_file(&path) {
-            Ok(()) => out.removed.push(path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            // The manifest still lists it: the next export tries again.
-            Err(e) => return Err(io(&path)(e)),
-        }
+        out.stale.push(abs_dir.join(rel));
     }
-    replace_file(&manifest_path, manifest_text(&now).as_bytes(), 0o600, None)?;
+    out.reload_pending = abs_dir.join(RELOAD_PENDING).exists();
+    out.dir = abs_dir;
+    out.listed = now;
     Ok(out)
 }
 
@@ -386,10 +536,14 @@ mod tests {
         );
         // Someone else's file in the tree is left alone.
         std::fs::write(d.join("mailtrust-keys/example.test/theirs.private"), "x").unwrap();
-        let second = write(&d, &[key("example.test", "ed2026")], None, false).unwrap();
+        let mut second = write(&d, &[key("example.test", "ed2026")], None, false).unwrap();
+        // Kept until OpenDKIM has reloaded (it reads key files as it signs).
+        assert_eq!(second.stale, vec![f.clone()]);
+        assert!(second.changed && second.reload_pending && f.exists());
+        second.finish().unwrap();
         assert_eq!(second.removed, vec![f.clone()]);
-        assert!(second.changed);
-        assert!(!f.exists());
+        assert!(!f.exists() && !second.reload_pending);
+        assert!(!d.join(RELOAD_PENDING).exists());
         assert!(
             d.join("mailtrust-keys/example.test/theirs.private")
                 .exists()
@@ -427,7 +581,7 @@ mod tests {
             write(&d, &[], None, false),
             Err(OpenDkimError::WouldEmpty(3))
         ));
-        write(&d, &[], None, true).unwrap();
+        write(&d, &[], None, true).unwrap().finish().unwrap();
         assert!(outside.exists());
         // A path OpenDKIM's tables cannot carry.
         assert!(matches!(
@@ -493,9 +647,75 @@ mod tests {
         assert!(manifest.contains("example.test/s1.private"), "{manifest}");
         // Once the way is clear, the next export removes both stale files it knows of.
         std::fs::remove_file(d.join(KEY_DIR).join("other.test")).unwrap();
-        let done = write(&d, &[key("other.test", "s3")], None, false).unwrap();
+        let mut done = write(&d, &[key("other.test", "s3")], None, false).unwrap();
+        let manifest = std::fs::read_to_string(d.join(MANIFEST)).unwrap();
+        assert!(manifest.contains("example.test/s1.private"), "{manifest}");
+        done.finish().unwrap();
         assert_eq!(done.removed.len(), 2, "{:?}", done.removed);
         let manifest = std::fs::read_to_string(d.join(MANIFEST)).unwrap();
         assert_eq!(manifest, format!("{KEY_DIR}/other.test/s3.private\n"));
+    }
+
+    #[test]
+    fn a_failed_reload_stays_pending_for_the_next_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("od");
+        let first = write(&d, &[key("example.test", "s1")], None, false).unwrap();
+        assert!(first.changed && first.reload_pending);
+        // The reload failed: no finish. The next export changes nothing but still asks.
+        let mut again = write(&d, &[key("example.test", "s1")], None, false).unwrap();
+        assert!(!again.changed && again.reload_pending);
+        again.finish().unwrap();
+        let settled = write(&d, &[key("example.test", "s1")], None, false).unwrap();
+        assert!(!settled.changed && !settled.reload_pending);
+    }
+
+    #[test]
+    fn tables_are_readable_by_opendkim_and_directories_others_control_are_refused() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("od");
+        write(&d, &[key("example.test", "s1")], None, false).unwrap();
+        assert_eq!(
+            std::fs::metadata(d.join("KeyTable")).unwrap().mode() & 0o777,
+            0o644
+        );
+        // A sticky, world-writable parent (like /tmp) is fine; a symlink in it is not.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        write(
+            &shared.join("od"),
+            &[key("example.test", "s1")],
+            None,
+            false,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&d, shared.join("link")).unwrap();
+        assert!(matches!(
+            write(
+                &shared.join("link"),
+                &[key("example.test", "s1")],
+                None,
+                false
+            ),
+            Err(OpenDkimError::UnsafeAncestor { .. })
+        ));
+        // Without the sticky bit, others could rename what we create there.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            write(
+                &shared.join("od2"),
+                &[key("example.test", "s1")],
+                None,
+                false
+            ),
+            Err(OpenDkimError::UnsafeAncestor { .. })
+        ));
+        assert!(!shared.join("od2").exists());
+        // A symlink in a directory only we control is followed (and its target checked).
+        let mine = dir.path().join("mine");
+        std::os::unix::fs::symlink(&d, &mine).unwrap();
+        write(&mine, &[key("example.test", "s1")], None, false).unwrap();
     }
 }

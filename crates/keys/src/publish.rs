@@ -6,7 +6,6 @@
 //! it. A key that signs before its record is visible everywhere makes receivers fail DKIM.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use mailtrust_dns::authorities::{Propagation, propagation};
@@ -33,7 +32,8 @@ pub enum Publisher {
     ///   value, unsplit) and `MAILTRUST_RECORD_TTL`;
     /// - publish replaces the TXT RRset at the owner with that one value; withdraw deletes it;
     /// - both must be idempotent (mailtrust re-runs them after an interruption);
-    /// - exit 0 means done; anything else is a failure whose stderr is shown.
+    /// - exit 0 means done; anything else is a failure, of whose stderr a short tail is shown;
+    /// - it inherits none of mailtrust's secrets (see [`crate::command::SECRET_ENV`]).
     Command {
         /// The program.
         program: String,
@@ -52,19 +52,9 @@ pub enum PublishError {
     /// An owner or zone name is not a DNS name.
     #[error("invalid name {0}")]
     Name(String),
-    /// The publish command could not be started.
-    #[error("the publish command {program} could not run: {message}")]
-    CommandStart { program: String, message: String },
-    /// The publish command exited with a failure.
-    #[error("the publish command {program} failed ({status}): {stderr}")]
-    CommandFailed {
-        program: String,
-        status: String,
-        stderr: String,
-    },
-    /// The publish command ran too long and was killed.
-    #[error("the publish command {program} did not finish within {secs} s")]
-    CommandTimeout { program: String, secs: u64 },
+    /// The publish command could not run, failed or timed out.
+    #[error("the publish command: {0}")]
+    Command(#[from] crate::command::CommandError),
 }
 
 /// Publishes `text` as the TXT record at `owner` (replacing what is there), or withdraws the
@@ -97,57 +87,51 @@ pub async fn publish(
             Ok(())
         }
         Publisher::Command { program, args } => {
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(args)
-                .arg(if text.is_some() {
+            let owner = owner.trim_end_matches('.');
+            let ttl = ttl.to_string();
+            let mut full = args.clone();
+            full.push(
+                if text.is_some() {
                     "publish"
                 } else {
                     "withdraw"
-                })
-                .arg(owner.trim_end_matches('.'))
-                .env("MAILTRUST_RECORD_NAME", owner.trim_end_matches('.'))
-                .env("MAILTRUST_RECORD_TYPE", "TXT")
-                .env("MAILTRUST_RECORD_TTL", ttl.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
+                }
+                .to_string(),
+            );
+            full.push(owner.to_string());
+            let mut env = vec![
+                ("MAILTRUST_RECORD_NAME", owner),
+                ("MAILTRUST_RECORD_TYPE", "TXT"),
+                ("MAILTRUST_RECORD_TTL", ttl.as_str()),
+            ];
             if let Some(t) = text {
-                cmd.env("MAILTRUST_RECORD_TEXT", t);
+                env.push(("MAILTRUST_RECORD_TEXT", t));
             }
-            let child = cmd.spawn().map_err(|e| PublishError::CommandStart {
-                program: program.clone(),
-                message: e.to_string(),
-            })?;
-            let out = match tokio::time::timeout(wait, child.wait_with_output()).await {
-                Err(_) => {
-                    return Err(PublishError::CommandTimeout {
-                        program: program.clone(),
-                        secs: wait.as_secs(),
-                    });
-                }
-                Ok(Err(e)) => {
-                    return Err(PublishError::CommandStart {
-                        program: program.clone(),
-                        message: e.to_string(),
-                    });
-                }
-                Ok(Ok(o)) => o,
-            };
-            if out.status.success() {
-                Ok(())
-            } else {
-                let stderr: String = String::from_utf8_lossy(&out.stderr)
-                    .chars()
-                    .take(2000)
-                    .collect();
-                Err(PublishError::CommandFailed {
-                    program: program.clone(),
-                    status: out.status.to_string(),
-                    stderr,
-                })
-            }
+            crate::command::run(program, &full, &env, wait).await?;
+            Ok(())
         }
+    }
+}
+
+impl PublishError {
+    /// True when the DNS certainly did not change: nothing was sent, or the refusal is proven
+    /// (a signed error answer). Anything else may have changed the zone.
+    pub fn certainly_not_applied(&self) -> bool {
+        match self {
+            PublishError::Update(u) => u.certainly_not_applied(),
+            PublishError::Name(_) => true,
+            PublishError::Command(c) => c.never_ran(),
+        }
+    }
+
+    /// True when no answer came (a timeout, an unreachable server): try again later.
+    pub fn unreachable(&self) -> bool {
+        use crate::command::CommandError;
+        matches!(
+            self,
+            PublishError::Update(UpdateError::Timeout { .. } | UpdateError::Unreachable { .. })
+                | PublishError::Command(CommandError::Timeout { .. })
+        )
     }
 }
 
@@ -212,6 +196,62 @@ pub async fn check_visible(
         authoritative,
         resolver: answer,
     })
+}
+
+/// Checks that every authoritative server of the zone serves exactly `expected` (and nothing
+/// else) at `owner`: `None` when they all do, else why not. The validating resolver is not
+/// asked: its cache may hold the old record for a TTL, and what matters before a compromised
+/// key's private half is destroyed is that no server hands out its public key any more.
+pub async fn check_served_everywhere(
+    resolver: &Resolver,
+    owner: &str,
+    expected: &str,
+    wait: Duration,
+) -> Result<Option<Visibility>, PublishError> {
+    let name = Resolver::parse_name(owner).map_err(|e| PublishError::Name(e.to_string()))?;
+    let auth = propagation(resolver, &name, QueryType::Txt, wait).await;
+    if let Some(v) = unreachable(&auth) {
+        return Ok(Some(v));
+    }
+    Ok(auth
+        .answers
+        .iter()
+        .find(|a| a.records.is_empty() || a.records.iter().any(|r| r != expected))
+        .map(|a| Visibility::NotVisible {
+            detail: format!(
+                "{} ({}) does not serve only the record ({})",
+                a.server,
+                a.address,
+                if a.records.is_empty() {
+                    a.outcome.to_string()
+                } else {
+                    format!("it serves {}", a.records.join(" | "))
+                }
+            ),
+        }))
+}
+
+/// A server that could not be asked, or gave no answer.
+fn unreachable(auth: &Propagation) -> Option<Visibility> {
+    if let Some(p) = &auth.problem {
+        return Some(Visibility::Unreachable { detail: p.clone() });
+    }
+    if auth.answers.is_empty() {
+        return Some(Visibility::Unreachable {
+            detail: "no authoritative server found".into(),
+        });
+    }
+    auth.answers
+        .iter()
+        .find(|a| !a.outcome.is_answer())
+        .map(|a| Visibility::Unreachable {
+            detail: format!(
+                "{} ({}) gave no answer: {}",
+                a.server,
+                a.address,
+                a.detail.clone().unwrap_or_else(|| a.outcome.to_string())
+            ),
+        })
 }
 
 fn judge(auth: &Propagation, answer: &Answer, expected: &str) -> Visibility {

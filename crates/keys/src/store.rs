@@ -285,6 +285,14 @@ pub trait KeyStore {
     fn delegations(&self) -> Result<Vec<delegation::Delegation>, StoreError>;
     /// Forgets an intent (the change did not happen, or cannot be completed), with a log line.
     fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError>;
+    /// Marks an intent done whose step changes no state (the revoked record of a key that is
+    /// already compromised): drops it and logs `event` in one transaction.
+    fn fulfil_intent(
+        &mut self,
+        id: &KeyId,
+        event: &str,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
     /// Re-wraps every data key and the audit log's key from `old` to `new` in one
     /// transaction. Once that has committed it reports success: a busy checkpoint afterwards
     /// is a warning ([`KekRotation::old_pages_remain`]), never an error, since an operator

@@ -155,14 +155,38 @@ fn render(a: &Answer) -> String {
     s
 }
 
+/// The TSIG key from a file (checked: ours, 0600, no symlink) or given as a value. A value on
+/// the command line (rather than from MAILTRUST_TSIG_KEY) is visible to every local user
+/// through `ps` and stays in shell history: it still works, with a warning.
+pub fn tsig_key(
+    value: Option<&str>,
+    file: Option<&std::path::Path>,
+    flag: &str,
+) -> anyhow::Result<Option<mailtrust_dns::update::TsigKey>> {
+    use mailtrust_dns::update::TsigKey;
+    if let Some(f) = file {
+        return Ok(Some(TsigKey::from_file(f)?));
+    }
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if std::env::var("MAILTRUST_TSIG_KEY").ok().as_deref() != Some(v) {
+        WARNED.call_once(|| eprintln!(
+            "mailtrust: warning: a TSIG secret given with {flag} is visible to other users (ps) and kept in shell history; use {flag}-file FILE (mode 0600)"
+        ));
+    }
+    Ok(Some(TsigKey::parse(v)?))
+}
+
 /// `mailtrust dns update`: one RFC 2136 message with every change, so the server applies all or
 /// nothing.
 pub fn update(args: crate::args::UpdateArgs) -> anyhow::Result<ExitCode> {
-    use mailtrust_dns::update::{Change, TsigKey, UpdateError, send_update};
+    use mailtrust_dns::update::{Change, UpdateError, send_update};
     let zone = mailtrust_dns::Resolver::parse_name(&args.zone)
         .with_context(|| format!("invalid zone {:?}", args.zone))?;
     let server = parse_server(&args.server)?;
-    let key = args.key.as_deref().map(TsigKey::parse).transpose()?;
+    let key = tsig_key(args.key.as_deref(), args.key_file.as_deref(), "--key")?;
     let name_in_zone = |n: &str| -> anyhow::Result<hickory_proto::rr::Name> {
         let full = if n.ends_with('.') || n == "@" {
             if n == "@" {

@@ -299,6 +299,24 @@ impl KeyStore for SqliteKeyStore {
         Ok(())
     }
 
+    fn fulfil_intent(
+        &mut self,
+        id: &KeyId,
+        event: &str,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let w = writer(&self.unlocked, &self.clock)?;
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = load_key(&tx, self.version, id)?.state();
+        tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
+        log::append_audit(&tx, &w, now, Some(id), event, Some(state), Some(state), ctx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn private_key(&self, kek: &Kek, id: &KeyId) -> Result<Zeroizing<Vec<u8>>, StoreError> {
         self.verify_kek(kek)?;
         let record = load_key(&self.conn, self.version, id)?;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use mailtrust_keys::delegated::DelegationStatus;
-use mailtrust_keys::generate::{dkim_record_text, revoked_record_text, zone_file_entry};
-use mailtrust_keys::publish::{Publisher, Visibility, check_visible, publish};
+use mailtrust_keys::generate::{dkim_record_text, revoked_record_text};
+use mailtrust_keys::lock::{LockError, StoreLock};
+use mailtrust_keys::publish::{Visibility, check_visible};
 use mailtrust_keys::rotation::Policy;
 use mailtrust_keys::store::delegation::Delegation;
 use mailtrust_keys::{
@@ -18,12 +19,15 @@ use mailtrust_keys::{
 };
 use serde_json::json;
 
-use crate::args::{KeysArgs, KeysCommand, NewKeyArgs, PublishArgs};
+use crate::args::{KeysArgs, KeysCommand, NewKeyArgs};
 
+mod compromise;
 mod opendkim;
+mod publication;
 mod rotation;
 
-use opendkim::export_opendkim;
+use opendkim::{Reloaded, export_and_reload};
+use publication::put_and_record;
 use rotation::{Hooks, check_delegations, run_due};
 
 impl NewKeyArgs {
@@ -166,127 +170,6 @@ fn key_json(k: &KeyRecord) -> serde_json::Value {
     })
 }
 
-fn publisher(to: &PublishArgs, domain: &Domain) -> anyhow::Result<Option<Publisher>> {
-    if to.zone_file {
-        return Ok(None);
-    }
-    if let Some(cmd) = &to.publish_cmd {
-        let mut parts = cmd.split_whitespace().map(str::to_string);
-        let program = parts.next().context("--publish-cmd is empty")?;
-        return Ok(Some(Publisher::Command {
-            program,
-            args: parts.collect(),
-        }));
-    }
-    let Some(server) = &to.server else {
-        bail!(
-            "say where to publish: --server ADDR (RFC 2136) with --tsig, --publish-cmd CMD, or --zone-file"
-        );
-    };
-    let key = to
-        .tsig
-        .as_deref()
-        .context("--server needs a TSIG key: --tsig KEY or MAILTRUST_TSIG_KEY")?;
-    Ok(Some(Publisher::Rfc2136 {
-        server: super::dns::parse_server(server)?,
-        zone: to
-            .zone
-            .clone()
-            .unwrap_or_else(|| domain.as_str().to_string()),
-        key: mailtrust_dns::update::TsigKey::parse(key)?,
-    }))
-}
-
-/// Publishes `text` at the key's record name the way `to` says; `Ok(false)` when the server
-/// refused or did not answer (already reported).
-/// How a DNS change went.
-enum Put {
-    Done,
-    /// It did not happen: the server or command refused it before changing anything.
-    Refused(ExitCode),
-    /// It may or may not have happened (no answer, an unverifiable answer, a command that
-    /// failed part-way).
-    Unknown(ExitCode),
-}
-
-fn put_record(k: &KeyRecord, to: &PublishArgs, text: &str) -> anyhow::Result<Put> {
-    use mailtrust_dns::update::UpdateError as U;
-    use mailtrust_keys::publish::PublishError as P;
-    let owner = k.selector.record_name(&k.domain)?;
-    match publisher(to, &k.domain)? {
-        None => {
-            println!("{}", zone_file_entry(&k.selector, &k.domain, to.ttl, text)?);
-            Ok(Put::Done)
-        }
-        Some(p) => {
-            let rt = super::dns::runtime()?;
-            match rt.block_on(publish(
-                &p,
-                &owner,
-                Some(text),
-                to.ttl,
-                Duration::from_secs(30),
-            )) {
-                Ok(()) => Ok(Put::Done),
-                Err(e) => {
-                    eprintln!(
-                        "mailtrust: {owner} was not published: {e}; the key's state is unchanged"
-                    );
-                    let unreachable = matches!(
-                        &e,
-                        P::Update(U::Timeout { .. } | U::Unreachable { .. })
-                            | P::CommandTimeout { .. }
-                    );
-                    let code = ExitCode::from(if unreachable { 3 } else { 1 });
-                    let nothing_sent = matches!(
-                        &e,
-                        P::Update(U::Refused { .. } | U::BadKey(_) | U::Build(_))
-                            | P::Name(_)
-                            | P::CommandStart { .. }
-                    );
-                    Ok(if nothing_sent {
-                        Put::Refused(code)
-                    } else {
-                        Put::Unknown(code)
-                    })
-                }
-            }
-        }
-    }
-}
-
-/// A step that changes DNS: the intended record is written to the store first, then sent, then
-/// the step is committed (which drops the intent). A refusal by the DNS server drops the intent
-/// (nothing changed); silence keeps it, and the next `keys run` looks at DNS to finish or drop
-/// the step.
-fn put_and_record(
-    store: &mut SqliteKeyStore,
-    k: &KeyRecord,
-    event: Event,
-    text: &str,
-    to: &PublishArgs,
-    context: &AuditContext,
-) -> anyhow::Result<Result<(), ExitCode>> {
-    store.record_intent(&k.id, event, text, context)?;
-    match put_record(k, to, text)? {
-        Put::Done => {}
-        Put::Refused(code) => {
-            store.clear_intent(
-                &k.id,
-                &AuditContext::new(&context.command, Some("the DNS change was refused")),
-            )?;
-            return Ok(Err(code));
-        }
-        // Kept: the next `keys run` asks DNS whether it happened.
-        Put::Unknown(code) => return Ok(Err(code)),
-    }
-    // Testing only: die between the DNS change and the commit (see tests/lab/keys.rs).
-    if std::env::var_os("MAILTRUST_KEYS_CRASH_AFTER_DNS").is_some() {
-        std::process::exit(137);
-    }
-    Ok(Ok(()))
-}
-
 fn step(
     store: &mut SqliteKeyStore,
     k: &KeyRecord,
@@ -325,7 +208,58 @@ fn allowed(k: &KeyRecord, event: Event) -> Option<ExitCode> {
     }
 }
 
+/// Takes the store's lock for a command that changes the store, its DNS records or an export
+/// (every command but list, show, log, delegations, backup and a public-key export), so that
+/// two never interleave. `Err` is the exit status when another command held it too long.
+fn lock(args: &KeysArgs) -> anyhow::Result<Result<Option<StoreLock>, ExitCode>> {
+    let reads_only = match &args.command {
+        KeysCommand::List { .. }
+        | KeysCommand::Show { .. }
+        | KeysCommand::Log { .. }
+        | KeysCommand::Delegations { .. }
+        | KeysCommand::Backup { .. } => true,
+        KeysCommand::Export {
+            private, opendkim, ..
+        } => !*private && opendkim.opendkim.is_none(),
+        _ => false,
+    };
+    if reads_only {
+        return Ok(Ok(None));
+    }
+    let creates = matches!(
+        args.command,
+        KeysCommand::Generate { .. } | KeysCommand::Delegate { .. }
+    );
+    match args.store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if creates => std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?,
+        // The command itself says that there is no store.
+        Some(dir) if !dir.is_dir() => return Ok(Ok(None)),
+        _ => {}
+    }
+    let wait = Duration::from_secs(args.lock_wait);
+    match StoreLock::acquire(&args.store, wait, |path| {
+        eprintln!(
+            "mailtrust: waiting (up to {} s) for another `mailtrust keys` command to release {}",
+            wait.as_secs(),
+            path.display()
+        )
+    }) {
+        Ok(l) => Ok(Ok(Some(l))),
+        Err(e @ LockError::Busy { .. }) => {
+            eprintln!("mailtrust: {e}");
+            Ok(Err(ExitCode::from(3)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
+    // Held until this function returns: the whole command is one turn.
+    let _lock = match lock(&args)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
     match &args.command {
         KeysCommand::Generate { key, algorithm } => {
             let alg = Algorithm::parse(algorithm, key.weak())?;
@@ -622,6 +556,14 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
         KeysCommand::Revoke { key, to, reason } => {
             let mut store = open(&args)?;
             let k = find(&store, key)?;
+            if k.state() == KeyState::Compromised {
+                return compromise::revoke_compromised(
+                    &mut store,
+                    &k,
+                    to,
+                    &ctx("revoke", reason.as_deref()),
+                );
+            }
             if let Some(code) = allowed(&k, Event::Revoke) {
                 return Ok(code);
             }
@@ -632,27 +574,26 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             }
             step(&mut store, &k, Event::Revoke, "revoke", reason.as_deref())
         }
-        KeysCommand::Destroy { key, reason } => {
-            let mut store = open(&args)?;
-            let k = find(&store, key)?;
-            step(&mut store, &k, Event::Destroy, "destroy", reason.as_deref())
-        }
-        KeysCommand::Compromised { key, reason } => {
-            let mut store = open(&args)?;
-            let k = find(&store, key)?;
-            let code = step(
-                &mut store,
-                &k,
-                Event::Compromise,
-                "compromised",
-                reason.as_deref(),
-            )?;
-            eprintln!(
-                "mailtrust: now revoke it in DNS: mailtrust keys revoke {} ...",
-                k.id.as_str()
-            );
-            Ok(code)
-        }
+        KeysCommand::Destroy {
+            key,
+            force,
+            resolver,
+            reason,
+        } => compromise::destroy(&args, key, *force, resolver, reason.as_deref()),
+        KeysCommand::Compromised {
+            key,
+            to,
+            opendkim,
+            reload_cmd,
+            reason,
+        } => compromise::compromised(
+            &args,
+            key,
+            to,
+            opendkim,
+            reload_cmd.as_deref(),
+            reason.as_deref(),
+        ),
         KeysCommand::Run {
             rotate_days,
             lead_days,
@@ -675,13 +616,23 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             private,
             output,
             opendkim,
+            reload_cmd,
         } => {
             let Some(key) = key else {
                 let mut store = open(&args)?;
-                let summary =
-                    export_opendkim(&args, &mut store, opendkim, "keys export --opendkim")?;
-                println!("{summary}");
-                return Ok(ExitCode::SUCCESS);
+                return Ok(
+                    match export_and_reload(
+                        &args,
+                        &mut store,
+                        opendkim,
+                        reload_cmd.as_deref(),
+                        "keys export",
+                        false,
+                    )? {
+                        Reloaded::Done => ExitCode::SUCCESS,
+                        Reloaded::Failed => ExitCode::from(1),
+                    },
+                );
             };
             let text: zeroize::Zeroizing<String> = if *private {
                 let (mut store, kek) = open_with_kek(&args)?;

@@ -2,6 +2,7 @@
 //! files (the writing itself is mailtrust_keys::opendkim).
 
 use anyhow::{Context, bail};
+use mailtrust_keys::opendkim::OpenDkimExport;
 use mailtrust_keys::{Algorithm, KeyRecord, KeyState, KeyStore, Purpose, SqliteKeyStore};
 
 use super::{ctx, kek};
@@ -10,12 +11,12 @@ use crate::args::{KeysArgs, OpenDkimArgs};
 /// Writes the active keys (optionally of one MTA or domain) as an OpenDKIM KeyTable,
 /// SigningTable and key files. Each key whose private copy is written anew is noted in the
 /// audit log: the log must say where private keys went.
-pub(super) fn export_opendkim(
+fn export_opendkim(
     args: &KeysArgs,
     store: &mut SqliteKeyStore,
     which: &OpenDkimArgs,
     command: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(usize, OpenDkimExport)> {
     let Some(dir) = &which.opendkim else {
         bail!("--opendkim DIR is required");
     };
@@ -75,17 +76,85 @@ pub(super) fn export_opendkim(
             )?;
         }
     }
-    Ok(format!(
-        "OpenDKIM export in {}: {} key(s){}{}",
+    Ok((keys.len(), done))
+}
+
+/// How the OpenDKIM side of a command went.
+pub(super) enum Reloaded {
+    /// Export written; reloaded when it had to be (or nothing reloads it).
+    Done,
+    /// The reload command failed: the old key files are kept, and the next run (or export)
+    /// reloads again.
+    Failed,
+}
+
+/// Writes the export; then, when its tables changed since OpenDKIM last loaded them, runs the
+/// reload command and only after it worked deletes the key files no longer exported (OpenDKIM
+/// reads a key file each time it signs). Without a reload command nothing can tell when
+/// OpenDKIM reloads, so they are deleted at once. With `remove_now` (a compromised key), they
+/// are deleted whatever the reload does: signing must stop even if that fails messages.
+pub(super) fn export_and_reload(
+    args: &KeysArgs,
+    store: &mut SqliteKeyStore,
+    which: &OpenDkimArgs,
+    reload_cmd: Option<&str>,
+    command: &str,
+    remove_now: bool,
+) -> anyhow::Result<Reloaded> {
+    let (count, mut done) = export_opendkim(args, store, which, command)?;
+    let mut result = Reloaded::Done;
+    let mut reloaded = false;
+    if done.reload_pending || !done.stale.is_empty() {
+        match reload_cmd {
+            None => done.finish()?,
+            Some(cmd) => match run_reload(cmd) {
+                Ok(()) => {
+                    reloaded = true;
+                    done.finish()?;
+                }
+                Err(e) => {
+                    eprintln!(
+                        "mailtrust: the reload command failed: {e}; OpenDKIM may still use the old tables, so the old key files stay until a reload works (the next run tries again)"
+                    );
+                    if remove_now {
+                        done.finish()?;
+                    }
+                    result = Reloaded::Failed;
+                }
+            },
+        }
+    }
+    let dir = which
+        .opendkim
+        .as_deref()
+        .unwrap_or(std::path::Path::new(""));
+    println!(
+        "{command}: OpenDKIM export in {}: {count} key(s){}{}{}",
         dir.display(),
-        keys.len(),
         if done.removed.is_empty() {
             String::new()
         } else {
             format!(", {} old key file(s) removed", done.removed.len())
         },
-        if done.changed { "" } else { " (unchanged)" }
-    ))
+        if done.changed { "" } else { " (unchanged)" },
+        if reloaded { ", OpenDKIM reloaded" } else { "" }
+    );
+    Ok(result)
+}
+
+/// Runs `--reload-cmd` (split at whitespace) without our secrets, for at most a minute.
+pub(super) fn run_reload(cmd: &str) -> anyhow::Result<()> {
+    let mut parts = cmd.split_whitespace().map(str::to_string);
+    let program = parts.next().context("--reload-cmd is empty")?;
+    let rest: Vec<String> = parts.collect();
+    let rt = crate::cmd::dns::runtime()?;
+    rt.block_on(mailtrust_keys::command::run(
+        &program,
+        &rest,
+        &[],
+        std::time::Duration::from_secs(60),
+    ))?;
+    Ok(())
 }
 
 /// UID and GID for `--opendkim-owner`: `UID[:GID]`, or a name looked up in /etc/passwd. Read by

@@ -16,8 +16,9 @@ use mailtrust_keys::{
     AuditContext, Event, KeyRecord, KeyStore, NewKey, SqliteKeyStore, generate, transition,
 };
 
-use super::opendkim::export_opendkim;
-use super::{Put, clock, kek, open, put_and_record, put_record};
+use super::opendkim::{Reloaded, export_and_reload, run_reload};
+use super::publication::{Put, put_and_record, put_record};
+use super::{clock, kek, open};
 use crate::args::{KeysArgs, OpenDkimArgs, PublishArgs};
 
 /// `keys run`: one due step at a time, re-planned from the store after each, so that a run
@@ -30,7 +31,7 @@ pub(super) fn run_due(
     hooks: &Hooks<'_>,
 ) -> anyhow::Result<ExitCode> {
     if to.zone_file {
-        bail!("keys run publishes by itself: give --server with --tsig, or --publish-cmd");
+        bail!("keys run publishes by itself: give --server with --tsig-file, or --publish-cmd");
     }
     let mut store = open(args)?;
     let clock = clock(args);
@@ -40,8 +41,11 @@ pub(super) fn run_due(
         .and_then(|v| v.parse().ok());
     let ctx = |reason: &str| AuditContext::new("mailtrust keys run", Some(reason));
     reconcile(&mut store, to, resolver_args)?;
-    // Also repairs an export a killed run left behind the store.
-    hooks.export(args, &mut store)?;
+    // Also repairs an export a killed run left behind the store, and retries a reload that
+    // failed last time.
+    if let Err(code) = hooks.after_change(args, &mut store, None) {
+        return Ok(code);
+    }
     let delegations = store.delegations()?;
     for (d, c) in delegations
         .iter()
@@ -62,22 +66,6 @@ pub(super) fn run_due(
         }
     }
     let mut done = 0usize;
-    let reload = |store: &mut SqliteKeyStore, what: &str| -> anyhow::Result<()> {
-        hooks.export(args, store)?;
-        if let Some(cmd) = hooks.reload_cmd {
-            let mut parts = cmd.split_whitespace();
-            if let Some(program) = parts.next() {
-                match std::process::Command::new(program).args(parts).status() {
-                    Ok(s) if s.success() => {}
-                    Ok(s) => eprintln!("mailtrust: the reload command failed after {what}: {s}"),
-                    Err(e) => {
-                        eprintln!("mailtrust: the reload command could not run after {what}: {e}")
-                    }
-                }
-            }
-        }
-        Ok(())
-    };
     // A bound on steps: a run never loops, whatever the store holds.
     for _ in 0..1000 {
         let keys = store.keys()?;
@@ -157,7 +145,9 @@ pub(super) fn run_due(
                     Event::Activate,
                     &ctx("rotation: successor visible everywhere"),
                 )?;
-                reload(&mut store, "an activation")?;
+                if let Err(code) = hooks.after_change(args, &mut store, Some("an activation")) {
+                    return Ok(code);
+                }
             }
             Step::Deactivate { id } => {
                 store.apply(
@@ -165,7 +155,9 @@ pub(super) fn run_due(
                     Event::Deactivate,
                     &ctx("rotation: replaced by a newer key"),
                 )?;
-                reload(&mut store, "a deactivation")?;
+                if let Err(code) = hooks.after_change(args, &mut store, Some("a deactivation")) {
+                    return Ok(code);
+                }
             }
         }
         done += 1;
@@ -204,10 +196,43 @@ pub(super) struct Hooks<'a> {
 }
 
 impl Hooks<'_> {
-    fn export(&self, args: &KeysArgs, store: &mut SqliteKeyStore) -> anyhow::Result<()> {
+    /// Brings the OpenDKIM export up to date and reloads (see `export_and_reload`); without an
+    /// export, runs the reload command after a key started or stopped signing (`what`). A
+    /// failed reload ends the run with exit 1: the next step (deactivating the old key) must
+    /// wait until the signer has the new one, and the next run reloads again.
+    fn after_change(
+        &self,
+        args: &KeysArgs,
+        store: &mut SqliteKeyStore,
+        what: Option<&str>,
+    ) -> Result<(), ExitCode> {
+        let failed = |e: anyhow::Error| {
+            eprintln!("mailtrust: {e:#}");
+            ExitCode::from(1)
+        };
         if self.opendkim.opendkim.is_some() {
-            let summary = export_opendkim(args, store, self.opendkim, "keys run --opendkim")?;
-            println!("keys run: {summary}");
+            return match export_and_reload(
+                args,
+                store,
+                self.opendkim,
+                self.reload_cmd,
+                "keys run",
+                false,
+            )
+            .map_err(failed)?
+            {
+                Reloaded::Done => Ok(()),
+                Reloaded::Failed => Err(ExitCode::from(1)),
+            };
+        }
+        if let (Some(cmd), Some(what)) = (self.reload_cmd, what) {
+            run_reload(cmd).map_err(|e| {
+                eprintln!(
+                    "mailtrust: the reload command failed after {what}: {e:#}; run it by hand"
+                );
+                ExitCode::from(1)
+            })?;
+            println!("keys run: reloaded after {what}");
         }
         Ok(())
     }
@@ -252,33 +277,55 @@ fn reconcile(
         let since = mailtrust_dns::format_utc(intent.since.0);
         // One server is enough: a change that reached the primary happened, even if a
         // secondary has not caught up (the reconciliation below and activation see to that).
-        if p.answers.iter().any(|a| a.records.contains(&intent.record))
-            && transition(k.state(), intent.event).is_ok()
-        {
-            println!(
-                "keys run: {owner}: the {} step begun at {since} reached DNS; recording it",
-                intent.event.name()
-            );
-            store.apply(
-                &k.id,
-                intent.event,
-                &AuditContext::new(
-                    "mailtrust keys run",
-                    Some("completing an interrupted step: DNS already holds the record"),
-                ),
-            )?;
-        } else {
-            println!(
-                "keys run: {owner}: the {} step begun at {since} did not reach DNS; dropping it",
-                intent.event.name()
-            );
-            store.clear_intent(
-                &k.id,
-                &AuditContext::new(
-                    "mailtrust keys run",
-                    Some("interrupted step never reached DNS"),
-                ),
-            )?;
+        let reached = p.answers.iter().any(|a| a.records.contains(&intent.record));
+        match transition(k.state(), intent.event) {
+            // The revoked record of a key already compromised: no state to change.
+            Ok(to) if reached && to == k.state() => {
+                println!(
+                    "keys run: {owner}: the {} step begun at {since} reached DNS; recording it",
+                    intent.event.name()
+                );
+                store.fulfil_intent(
+                    &k.id,
+                    "revoked_in_dns",
+                    &AuditContext::new(
+                        "mailtrust keys run",
+                        Some("completing an interrupted step: DNS already holds the record"),
+                    ),
+                )?;
+            }
+            Ok(_) if reached => {
+                println!(
+                    "keys run: {owner}: the {} step begun at {since} reached DNS; recording it",
+                    intent.event.name()
+                );
+                store.apply(
+                    &k.id,
+                    intent.event,
+                    &AuditContext::new(
+                        "mailtrust keys run",
+                        Some("completing an interrupted step: DNS already holds the record"),
+                    ),
+                )?;
+            }
+            _ => {
+                println!(
+                    "keys run: {owner}: the {} step begun at {since} {}; dropping it",
+                    intent.event.name(),
+                    if reached {
+                        "no longer fits the key's state"
+                    } else {
+                        "did not reach DNS"
+                    }
+                );
+                store.clear_intent(
+                    &k.id,
+                    &AuditContext::new(
+                        "mailtrust keys run",
+                        Some("interrupted step never reached DNS"),
+                    ),
+                )?;
+            }
         }
     }
     for k in store.keys()? {
