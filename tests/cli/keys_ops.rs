@@ -19,7 +19,7 @@ impl Store {
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let kek = dir.path().join("kek");
-        std::fs::write(&kek, [5u8; 32]).expect("kek");
+        super::write_kek(&kek, [5u8; 32]);
         let store = dir.path().join("keys.db").to_string_lossy().to_string();
         let kek = kek.to_string_lossy().to_string();
         Store { dir, store, kek }

@@ -108,6 +108,20 @@ impl OpenDkimExport {
     /// Deletes the stale key files and forgets them, and clears the pending reload. Call it
     /// once OpenDKIM has reloaded the tables (or at once when nothing reloads it).
     pub fn finish(&mut self) -> Result<(), OpenDkimError> {
+        self.remove_stale()?;
+        match std::fs::remove_file(self.dir.join(RELOAD_PENDING)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&self.dir.join(RELOAD_PENDING))(e)),
+        }
+        self.reload_pending = false;
+        Ok(())
+    }
+
+    /// Deletes the stale key files and forgets them, but keeps the pending reload: for a
+    /// compromised key, whose file must go at once even when the reload failed, so that the
+    /// next run still reloads OpenDKIM (its tables still name the deleted file).
+    pub fn remove_stale(&mut self) -> Result<(), OpenDkimError> {
         for path in std::mem::take(&mut self.stale) {
             match std::fs::remove_file(&path) {
                 Ok(()) => self.removed.push(path),
@@ -121,14 +135,7 @@ impl OpenDkimExport {
             manifest_text(&self.listed).as_bytes(),
             0o600,
             None,
-        )?;
-        match std::fs::remove_file(self.dir.join(RELOAD_PENDING)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(&self.dir.join(RELOAD_PENDING))(e)),
-        }
-        self.reload_pending = false;
-        Ok(())
+        )
     }
 }
 

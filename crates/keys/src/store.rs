@@ -575,6 +575,19 @@ fn load_key(conn: &Connection, version: i64, id: &KeyId) -> Result<KeyRecord, St
     .optional()?
     .ok_or_else(|| StoreError::UnknownKey(id.clone()))?
     .into_record()
+    .and_then(|k| current_binding(version, k))
+}
+
+/// In a schema 3 store every row was re-wrapped to the full binding by the upgrade, so a row
+/// still bound by its id alone was put there from an older copy (a pre-upgrade backup under
+/// the same KEK) — with its domain, selector or purpose free to change. Refused.
+fn current_binding(version: i64, k: KeyRecord) -> Result<KeyRecord, StoreError> {
+    if version >= 3 && k.aad_version < 2 && k.sealed().is_some() {
+        return Err(k.tampered(
+            "its private key is wrapped under the binding of schema 2, which this store no longer has (a row copied in from an older store?)",
+        ));
+    }
+    Ok(k)
 }
 
 fn meta(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {

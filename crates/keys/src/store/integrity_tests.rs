@@ -13,77 +13,11 @@ use super::*;
 use crate::clock::{ManualClock, SystemClock};
 use crate::generate::{GeneratedKey, generate};
 
-const T0: Timestamp = Timestamp(1_780_000_000);
+use super::tests::{Fixture, T0, ctx, fixture, new_key, store_with_log, tamper};
 
-fn ctx(command: &str) -> AuditContext {
-    AuditContext::new(command, Some("test"))
-}
-
-fn new_key(selector: &str, key: &GeneratedKey) -> NewKey {
-    NewKey {
-        domain: Domain::new("example.com").unwrap(),
-        selector: Selector::new(selector).unwrap(),
-        purpose: Purpose::SendingMta {
-            host: "mx1.example.com".to_owned(),
-        },
-        public: key.public.clone(),
-    }
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    clock: Arc<ManualClock>,
-    kek: Kek,
-    store: SqliteKeyStore,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keys.db");
-    let clock = Arc::new(ManualClock::new(T0));
-    let kek = Kek::generate().unwrap();
-    let store = SqliteKeyStore::create(&path, &kek, clock.clone()).unwrap();
-    Fixture {
-        _dir: dir,
-        path,
-        clock,
-        kek,
-        store,
-    }
-}
-
+/// An Ed25519 key under `selector` (RSA generation is slow and changes nothing here).
 fn add(f: &mut Fixture, selector: &str) -> (KeyRecord, GeneratedKey) {
-    let key = generate(Algorithm::Ed25519).unwrap();
-    let rec = f
-        .store
-        .create_key(
-            &f.kek,
-            new_key(selector, &key),
-            &key.private_pkcs8,
-            &ctx("generate"),
-        )
-        .unwrap();
-    (rec, key)
-}
-
-/// Raw SQL as someone with write access to the file but not the KEK would run it.
-fn tamper(path: &Path, sql: &str) {
-    let c = Connection::open(path).unwrap();
-    c.execute_batch(
-        "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;",
-    )
-    .unwrap();
-    c.execute_batch(sql).unwrap();
-}
-
-fn store_with_log() -> Fixture {
-    let mut f = fixture();
-    let (rec, _) = add(&mut f, "s1");
-    for e in [Event::Publish, Event::Activate, Event::Deactivate] {
-        f.store.apply(&rec.id, e, &ctx("keys")).unwrap();
-    }
-    f
+    super::tests::add(f, selector, Algorithm::Ed25519)
 }
 
 /// Rewrites the whole log from `from_seq` on with the unkeyed SHA-256 chain of schema 2 and
@@ -437,6 +371,60 @@ fn a_store_set_back_to_schema_2_is_refused() {
     assert!(matches!(
         store.unlock(&f.kek),
         Err(StoreError::Downgraded(_))
+    ));
+}
+
+/// A row bound by its id alone (schema 2's binding) has no place in a schema 3 store: it came
+/// from an older copy, and its domain, selector or purpose could have been changed.
+#[test]
+fn a_row_with_the_old_binding_in_a_schema_3_store_is_refused() {
+    let mut f = fixture();
+    let (rec, _) = add(&mut f, "s1");
+    drop(f.store);
+    tamper(
+        &f.path,
+        &format!(
+            "UPDATE keys SET aad_version = 1 WHERE id = '{}'",
+            rec.id.as_str()
+        ),
+    );
+    let store = SqliteKeyStore::open(&f.path, f.clock.clone()).unwrap();
+    assert!(matches!(
+        store.key(&rec.id),
+        Err(StoreError::KeyRowTampered { .. })
+    ));
+    assert!(matches!(
+        store.keys(),
+        Err(StoreError::KeyRowTampered { .. })
+    ));
+}
+
+/// The state column is not under the KEK: a compromised key set back to `active` by hand is
+/// refused by the next command that has the KEK, before anything exports or publishes it.
+#[test]
+fn a_state_set_back_by_hand_is_refused() {
+    let mut f = fixture();
+    let (rec, _) = add(&mut f, "s1");
+    f.store.unlock(&f.kek).unwrap();
+    for e in [Event::Publish, Event::Activate, Event::Compromise] {
+        f.store.apply(&rec.id, e, &ctx("keys")).unwrap();
+    }
+    assert_eq!(f.store.key(&rec.id).unwrap().state(), KeyState::Compromised);
+    drop(f.store);
+    tamper(
+        &f.path,
+        &format!(
+            "UPDATE keys SET state = 'active' WHERE id = '{}'",
+            rec.id.as_str()
+        ),
+    );
+    let mut store = SqliteKeyStore::open(&f.path, f.clock.clone()).unwrap();
+    // Without the KEK the row is shown as stored (nothing is published from such a store).
+    assert_eq!(store.key(&rec.id).unwrap().state(), KeyState::Active);
+    store.unlock(&f.kek).unwrap();
+    assert!(matches!(
+        store.key(&rec.id),
+        Err(StoreError::KeyRowTampered { .. })
     ));
 }
 

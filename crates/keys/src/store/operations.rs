@@ -126,7 +126,7 @@ impl KeyStore for SqliteKeyStore {
             .query_map([], RawKey::from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         raws.into_iter()
-            .map(|r| self.checked(r.into_record()?))
+            .map(|r| self.checked(current_binding(self.version, r.into_record()?)?))
             .collect()
     }
 
@@ -402,6 +402,26 @@ impl SqliteKeyStore {
     fn checked(&self, k: KeyRecord) -> Result<KeyRecord, StoreError> {
         if let Some(u) = &self.unlocked {
             k.open_checked(&u.kek)?;
+            // The state column is not under the KEK: a compromised or revoked key set back to
+            // `active` by hand would be exported and published again. Every state change
+            // mailtrust makes writes a log row naming the new state, and log rows cannot be
+            // forged without the log key, so the key's last logged state must be its state.
+            let logged: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT to_state FROM audit_log WHERE key_id = ?1 AND to_state IS NOT NULL
+                     ORDER BY seq DESC LIMIT 1",
+                    [k.id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if logged.as_deref() != Some(k.state().name()) {
+                return Err(k.tampered(&format!(
+                    "its state is {} but the audit log last set it to {}",
+                    k.state().name(),
+                    logged.as_deref().unwrap_or("nothing")
+                )));
+            }
         }
         Ok(k)
     }

@@ -9,17 +9,18 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::generate::{GeneratedKey, generate};
 
-const T0: Timestamp = Timestamp(1_780_000_000);
+pub(super) const T0: Timestamp = Timestamp(1_780_000_000);
 
-struct Fixture {
+/// A new store in a temporary directory, with its clock and KEK (shared with integrity_tests).
+pub(super) struct Fixture {
     _dir: TempDir,
-    path: PathBuf,
-    clock: Arc<ManualClock>,
-    kek: Kek,
-    store: SqliteKeyStore,
+    pub(super) path: PathBuf,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) kek: Kek,
+    pub(super) store: SqliteKeyStore,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.db");
     let clock = Arc::new(ManualClock::new(T0));
@@ -34,11 +35,11 @@ fn fixture() -> Fixture {
     }
 }
 
-fn ctx(command: &str) -> AuditContext {
+pub(super) fn ctx(command: &str) -> AuditContext {
     AuditContext::new(command, Some("test"))
 }
 
-fn new_key(selector: &str, key: &GeneratedKey) -> NewKey {
+pub(super) fn new_key(selector: &str, key: &GeneratedKey) -> NewKey {
     NewKey {
         domain: Domain::new("example.com").unwrap(),
         selector: Selector::new(selector).unwrap(),
@@ -49,7 +50,11 @@ fn new_key(selector: &str, key: &GeneratedKey) -> NewKey {
     }
 }
 
-fn add(f: &mut Fixture, selector: &str, algorithm: Algorithm) -> (KeyRecord, GeneratedKey) {
+pub(super) fn add(
+    f: &mut Fixture,
+    selector: &str,
+    algorithm: Algorithm,
+) -> (KeyRecord, GeneratedKey) {
     let key = generate(algorithm).unwrap();
     let rec = f
         .store
@@ -257,14 +262,17 @@ fn other_files_are_refused() {
     assert!(err.to_string().contains("chmod 600"), "{err}");
 }
 
-fn tamper(path: &Path, sql: &str) {
+/// Raw SQL as someone with write access to the file but not the KEK would run it.
+pub(super) fn tamper(path: &Path, sql: &str) {
     let c = Connection::open(path).unwrap();
-    c.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
-        .unwrap();
+    c.execute_batch(
+        "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;",
+    )
+    .unwrap();
     c.execute_batch(sql).unwrap();
 }
 
-fn store_with_log() -> Fixture {
+pub(super) fn store_with_log() -> Fixture {
     let mut f = fixture();
     let (rec, _) = add(&mut f, "s1", Algorithm::Ed25519);
     for e in [Event::Publish, Event::Activate, Event::Deactivate] {

@@ -111,16 +111,24 @@ pub(super) fn compromised(
     let k = store.key(&k.id)?;
     let mut exit = ExitCode::SUCCESS;
     if opendkim.opendkim.is_some() {
-        // Out of the tables, and its key file deleted now, whatever the reload does.
-        if let Reloaded::Failed = export_and_reload(
+        // Out of the tables, and its key file deleted now, whatever the reload does. A failed
+        // export must not stop the revocation in DNS below, which matters more.
+        match export_and_reload(
             args,
             &mut store,
             opendkim,
             reload_cmd,
             "keys compromised",
             true,
-        )? {
-            exit = ExitCode::from(1);
+        ) {
+            Ok(Reloaded::Done) => {}
+            Ok(Reloaded::Failed) => exit = ExitCode::from(1),
+            Err(e) => {
+                eprintln!(
+                    "mailtrust: the OpenDKIM export failed: {e:#}; remove the key from it by hand (`keys export --opendkim` retries); revoking the record in DNS all the same"
+                );
+                exit = ExitCode::from(1);
+            }
         }
     }
     if to.server.is_none() && to.publish_cmd.is_none() && !to.zone_file {

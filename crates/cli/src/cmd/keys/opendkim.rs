@@ -117,7 +117,7 @@ pub(super) fn export_and_reload(
                         "mailtrust: the reload command failed: {e}; OpenDKIM may still use the old tables, so the old key files stay until a reload works (the next run tries again)"
                     );
                     if remove_now {
-                        done.finish()?;
+                        done.remove_stale()?;
                     }
                     result = Reloaded::Failed;
                 }
