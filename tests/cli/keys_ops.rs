@@ -442,6 +442,19 @@ fn a_compromised_key_is_not_destroyed_without_proof_of_revocation() {
         o.contains("v=DKIM1; k=ed25519; p="),
         "the revoked record to publish: {o}"
     );
+    // Run again (to finish what failed the first time), it changes nothing of the key: the
+    // incident's time stays the first one.
+    let (_, before, _) = s.run(&["show", "example.org/c1", "--json"]);
+    let (c, o, e) = s.run(&[
+        "compromised",
+        "example.org/c1",
+        "--zone-file",
+        "--now",
+        "1900000000",
+    ]);
+    assert_eq!(c, 0, "{o}{e}");
+    let (_, after, _) = s.run(&["show", "example.org/c1", "--json"]);
+    assert_eq!(before, after, "a second `keys compromised` changed the key");
     let (c, o, e) = s.run(&[
         "destroy",
         "example.org/c1",

@@ -426,6 +426,10 @@ fn a_state_set_back_by_hand_is_refused() {
         store.key(&rec.id),
         Err(StoreError::KeyRowTampered { .. })
     ));
+    assert!(matches!(
+        store.verify_log(),
+        Err(StoreError::KeyRowTampered { .. })
+    ));
 }
 
 /// `rotate-kek` committed but another process holds the WAL: success, with the warning, and

@@ -389,7 +389,13 @@ impl KeyStore for SqliteKeyStore {
 
     fn verify_log(&self) -> Result<LogVerification, StoreError> {
         let u = self.unlocked.as_ref().ok_or(StoreError::Locked)?;
-        log::verify(&self.conn, &u.log_key)
+        let verdict = log::verify(&self.conn, &u.log_key)?;
+        if let LogVerification::Intact { .. } = verdict {
+            // Every key row against the KEK and its last logged state (see `checked`): an
+            // intact log over a store whose rows were changed is no all-clear.
+            self.keys()?;
+        }
+        Ok(verdict)
     }
 }
 

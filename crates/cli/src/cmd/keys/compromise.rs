@@ -100,13 +100,24 @@ pub(super) fn compromised(
 ) -> anyhow::Result<ExitCode> {
     let mut store = open(args)?;
     let k = find(&store, key)?;
-    if let Some(code) = allowed(&k, Event::Compromise) {
-        return Ok(code);
-    }
-    // First the state: from here on nothing signs with it or exports it.
-    let code = step(&mut store, &k, Event::Compromise, "compromised", reason)?;
-    if code != ExitCode::SUCCESS {
-        return Ok(code);
+    // Run again for a key already compromised (say, to finish an export or a revocation that
+    // failed), it does the rest without a second state change: the incident's time stays the
+    // first one.
+    if k.state() == KeyState::Compromised {
+        eprintln!(
+            "mailtrust: {}/{} is already compromised (since the time `keys show` gives); removing it from the export and revoking its record again",
+            k.domain.as_str(),
+            k.selector.as_str()
+        );
+    } else {
+        if let Some(code) = allowed(&k, Event::Compromise) {
+            return Ok(code);
+        }
+        // First the state: from here on nothing signs with it or exports it.
+        let code = step(&mut store, &k, Event::Compromise, "compromised", reason)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
     }
     let k = store.key(&k.id)?;
     let mut exit = ExitCode::SUCCESS;
