@@ -98,26 +98,35 @@ pub(crate) fn combine(name: &Name, qtype: QueryType, hops: Vec<Hop>, target: Ans
 }
 
 /// The verdict when a hop could not be judged: the bogus verdict hickory gave is replaced by
-/// the failed hop's (its bogus reason, or indeterminate when it got no usable answer), keeping
-/// the data the first lookup fetched so that users see what failed.
+/// the failed hop's. A bogus hop keeps the data the first lookup fetched, so that users see
+/// what failed. A hop with no usable answer makes the whole answer "no usable answer": the data
+/// the validator rejected is dropped, since someone who can drop the hop's queries must not
+/// turn rejected (possibly forged) records into records merely unjudged.
 fn hop_failed(mut original: Answer, failed: Answer) -> Answer {
     match failed.dnssec {
         DnssecStatus::Bogus(_) => {
             original.set_dnssec(failed.dnssec);
             original.chain = failed.chain;
+            original
         }
         _ => {
-            original.set_dnssec(DnssecStatus::Indeterminate);
-            original.detail = Some(format!(
+            let why = format!(
                 "the validator rejected the answer; following its CNAME chain hop by hop, {} {} got {}{}",
                 failed.name,
                 failed.qtype,
                 failed.outcome,
                 failed.detail.map(|d| format!(" ({d})")).unwrap_or_default()
-            ));
+            );
+            let outcome = if failed.outcome.is_answer() {
+                Outcome::ServFail
+            } else {
+                failed.outcome
+            };
+            let mut a = unusable_chain(original, why);
+            a.outcome = outcome;
+            a
         }
     }
-    original
 }
 
 fn unusable_chain(mut original: Answer, why: String) -> Answer {
@@ -375,9 +384,18 @@ mod tests {
             DnssecStatus::Indeterminate,
         );
         timeout.detail = Some("no answer within 3s".into());
-        let a = hop_failed(original, timeout);
+        let mut with_data = original;
+        with_data.records = vec![entry(
+            "a.x.test.",
+            RData::CNAME(CNAME(n("b.x.test."))),
+            &DnssecStatus::Indeterminate,
+        )];
+        let a = hop_failed(with_data, timeout);
         assert_eq!(a.dnssec, DnssecStatus::Indeterminate);
         assert_eq!(a.bogus_reason, None);
+        // No usable answer: the rejected records are not handed on as if merely unjudged.
+        assert_eq!(a.outcome, Outcome::Timeout);
+        assert!(a.records.is_empty(), "{:?}", a.records);
         assert!(
             a.detail.as_deref().is_some_and(|d| d.contains("timeout")),
             "{:?}",

@@ -225,6 +225,10 @@ impl Resolver {
                 Ok(Some(judged)) => return judged,
                 Ok(None) => {}
                 Err(_) => {
+                    // No usable answer, not the rejected records as if merely unjudged (see
+                    // cname::hop_failed).
+                    answer.outcome = Outcome::Timeout;
+                    answer.records.clear();
                     answer.set_dnssec(DnssecStatus::Indeterminate);
                     answer.detail = Some(format!(
                         "the validator rejected the answer, and its CNAME chain could not be followed hop by hop within {}s",
