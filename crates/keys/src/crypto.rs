@@ -68,8 +68,8 @@ pub enum CryptoError {
     KekEnvFormat,
     /// The KEK file can be read by others, or is not a regular file (SP 800-177 Rec 4-4).
     #[error(
-        "the key-encryption key file {path} {problem}; it must be a regular file readable only \
-         by its owner (`chmod 600 {path}`), not a symlink"
+        "the key-encryption key file {path} {problem}; it must be a regular file of ours or \
+         root's, readable only by its owner (`chmod 600 {path}`), not a symlink"
     )]
     KekFileUnsafe {
         /// The file.
@@ -208,6 +208,16 @@ impl Kek {
         let mode = md.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(unsafe_file(format!("has mode {mode:o}")));
+        }
+        // As for a TSIG key file (mailtrust_dns::update): a KEK file someone else owns is a key
+        // that someone else chose and can change; root's is accepted (a service reading a key
+        // root provisioned).
+        let owner = std::os::unix::fs::MetadataExt::uid(&md);
+        let me = rustix::process::geteuid().as_raw();
+        if owner != me && owner != 0 {
+            return Err(unsafe_file(format!(
+                "is owned by uid {owner}, neither by us (uid {me}) nor by root"
+            )));
         }
         let mut data = Zeroizing::new(Vec::with_capacity(KEY_LEN + 1));
         file.take(KEY_LEN as u64 + 1)
@@ -736,6 +746,14 @@ mod tests {
         std::os::unix::fs::symlink(&path, &link).unwrap();
         let err = Kek::from_file(&link).unwrap_err();
         assert!(err.to_string().contains("symlink"), "{err}");
+        // Someone else's file, however private, is not our key (the test needs root to chown).
+        if rustix::process::geteuid().is_root() {
+            let theirs = dir.path().join("theirs");
+            write_kek(&theirs, &[7u8; 32], 0o600);
+            std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+            let err = Kek::from_file(&theirs).unwrap_err();
+            assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+        }
         let err = Kek::from_file(dir.path()).unwrap_err();
         assert!(matches!(err, CryptoError::KekFileUnsafe { .. }), "{err}");
         let big = dir.path().join("big");
