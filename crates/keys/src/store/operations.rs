@@ -2,7 +2,7 @@
 //! delegations, the private key, KEK rotation and the audit log. Each change and its log row
 //! are one transaction; every change needs the store unlocked with its KEK.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use super::*;
@@ -136,40 +136,38 @@ impl KeyStore for SqliteKeyStore {
         event: Event,
         ctx: &AuditContext,
     ) -> Result<KeyRecord, StoreError> {
-        let w = writer(&self.unlocked, &self.clock)?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let from = load_key(&tx, self.version, id)?.state();
-        let to = transition(from, event).map_err(|source| StoreError::Illegal {
-            id: id.clone(),
-            source,
+        let version = self.version;
+        let (from, to) = self.change(|tx, w, now| {
+            let from = load_key(tx, version, id)?.state();
+            let to = transition(from, event).map_err(|source| StoreError::Illegal {
+                id: id.clone(),
+                source,
+            })?;
+            let erase = if to == KeyState::Destroyed {
+                ", wrapped_data_key = NULL, ciphertext = NULL"
+            } else {
+                ""
+            };
+            tx.execute(
+                &format!(
+                    "UPDATE keys SET state = ?1, {} = ?2{erase} WHERE id = ?3",
+                    time_column(to)
+                ),
+                params![to.name(), now.0, id.as_str()],
+            )?;
+            log::append_audit(
+                tx,
+                w,
+                now,
+                Some(id),
+                event.name(),
+                Some(from),
+                Some(to),
+                ctx,
+            )?;
+            tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
+            Ok((from, to))
         })?;
-        let erase = if to == KeyState::Destroyed {
-            ", wrapped_data_key = NULL, ciphertext = NULL"
-        } else {
-            ""
-        };
-        tx.execute(
-            &format!(
-                "UPDATE keys SET state = ?1, {} = ?2{erase} WHERE id = ?3",
-                time_column(to)
-            ),
-            params![to.name(), now.0, id.as_str()],
-        )?;
-        log::append_audit(
-            &tx,
-            &w,
-            now,
-            Some(id),
-            event.name(),
-            Some(from),
-            Some(to),
-            ctx,
-        )?;
-        tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
-        tx.commit()?;
         tracing::info!(key = %id, %from, %to, "key state changed");
         if to == KeyState::Destroyed {
             self.erase_old_pages()?;
@@ -178,15 +176,8 @@ impl KeyStore for SqliteKeyStore {
     }
 
     fn note(&mut self, id: &KeyId, event: &str, ctx: &AuditContext) -> Result<(), StoreError> {
-        let w = writer(&self.unlocked, &self.clock)?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, self.version, id)?.state();
-        log::append_audit(&tx, &w, now, Some(id), event, Some(state), Some(state), ctx)?;
-        tx.commit()?;
-        Ok(())
+        let version = self.version;
+        self.change(|tx, w, now| log_unchanged(tx, w, now, version, id, event, ctx))
     }
 
     fn record_intent(
@@ -196,24 +187,20 @@ impl KeyStore for SqliteKeyStore {
         record: &str,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
-        let w = writer(&self.unlocked, &self.clock)?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, self.version, id)?.state();
-        transition(state, event).map_err(|source| StoreError::Illegal {
-            id: id.clone(),
-            source,
-        })?;
-        tx.execute(
-            "INSERT OR REPLACE INTO dns_intent (key_id, event, record, since) VALUES (?1, ?2, ?3, ?4)",
-            params![id.as_str(), event.name(), record, now.0],
-        )?;
-        let what = format!("intent_{}", event.name());
-        log::append_audit(&tx, &w, now, Some(id), &what, Some(state), Some(state), ctx)?;
-        tx.commit()?;
-        Ok(())
+        let version = self.version;
+        self.change(|tx, w, now| {
+            let state = load_key(tx, version, id)?.state();
+            transition(state, event).map_err(|source| StoreError::Illegal {
+                id: id.clone(),
+                source,
+            })?;
+            tx.execute(
+                "INSERT OR REPLACE INTO dns_intent (key_id, event, record, since) VALUES (?1, ?2, ?3, ?4)",
+                params![id.as_str(), event.name(), record, now.0],
+            )?;
+            let what = format!("intent_{}", event.name());
+            log_unchanged(tx, w, now, version, id, &what, ctx)
+        })
     }
 
     fn delegate(
@@ -221,14 +208,7 @@ impl KeyStore for SqliteKeyStore {
         d: &delegation::Delegation,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
-        let w = writer(&self.unlocked, &self.clock)?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        delegation::add(&tx, &w, now, d, ctx)?;
-        tx.commit()?;
-        Ok(())
+        self.change(|tx, w, now| delegation::add(tx, w, now, d, ctx))
     }
 
     fn undelegate(
@@ -237,14 +217,7 @@ impl KeyStore for SqliteKeyStore {
         selector: &Selector,
         ctx: &AuditContext,
     ) -> Result<bool, StoreError> {
-        let w = writer(&self.unlocked, &self.clock)?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = delegation::remove(&tx, &w, now, domain, selector, ctx)?;
-        tx.commit()?;
-        Ok(removed)
+        self.change(|tx, w, now| delegation::remove(tx, w, now, domain, selector, ctx))
     }
 
     fn delegations(&self) -> Result<Vec<delegation::Delegation>, StoreError> {
@@ -277,26 +250,15 @@ impl KeyStore for SqliteKeyStore {
     }
 
     fn clear_intent(&mut self, id: &KeyId, ctx: &AuditContext) -> Result<(), StoreError> {
-        let w = writer(&self.unlocked, &self.clock)?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, self.version, id)?.state();
-        if tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])? > 0 {
-            log::append_audit(
-                &tx,
-                &w,
-                now,
-                Some(id),
-                "intent_cleared",
-                Some(state),
-                Some(state),
-                ctx,
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        let version = self.version;
+        self.change(|tx, w, now| {
+            // An unknown key is an error even when it has no intent to clear.
+            load_key(tx, version, id)?;
+            if tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])? > 0 {
+                log_unchanged(tx, w, now, version, id, "intent_cleared", ctx)?;
+            }
+            Ok(())
+        })
     }
 
     fn fulfil_intent(
@@ -305,16 +267,11 @@ impl KeyStore for SqliteKeyStore {
         event: &str,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
-        let w = writer(&self.unlocked, &self.clock)?;
-        let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = load_key(&tx, self.version, id)?.state();
-        tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
-        log::append_audit(&tx, &w, now, Some(id), event, Some(state), Some(state), ctx)?;
-        tx.commit()?;
-        Ok(())
+        let version = self.version;
+        self.change(|tx, w, now| {
+            tx.execute("DELETE FROM dns_intent WHERE key_id = ?1", [id.as_str()])?;
+            log_unchanged(tx, w, now, version, id, event, ctx)
+        })
     }
 
     fn private_key(&self, kek: &Kek, id: &KeyId) -> Result<Zeroizing<Vec<u8>>, StoreError> {
@@ -399,7 +356,39 @@ impl KeyStore for SqliteKeyStore {
     }
 }
 
+/// A log row for a step that leaves the key's state as it is (a note, an intent recorded,
+/// cleared or fulfilled): the state before and after are the key's current one.
+fn log_unchanged(
+    tx: &Transaction<'_>,
+    w: &log::LogWriter<'_>,
+    now: Timestamp,
+    version: i64,
+    id: &KeyId,
+    event: &str,
+    ctx: &AuditContext,
+) -> Result<(), StoreError> {
+    let state = load_key(tx, version, id)?.state();
+    log::append_audit(tx, w, now, Some(id), event, Some(state), Some(state), ctx)
+}
+
 impl SqliteKeyStore {
+    /// One change to the store: an IMMEDIATE transaction (a second writer waits instead of
+    /// working from a stale read), the log writer (so a store without the KEK cannot change),
+    /// and the clock's time; committed only when `change` succeeds.
+    fn change<T>(
+        &mut self,
+        change: impl FnOnce(&Transaction<'_>, &log::LogWriter<'_>, Timestamp) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let w = writer(&self.unlocked, &self.clock)?;
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = change(&tx, &w, now)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// A key row as read, checked against its sealed private key when the store is unlocked:
     /// the public key of every key a command gets from an unlocked store is its private key's,
     /// so what is published is what was generated (a row changed without the KEK is refused,
