@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mailtrust_dns::authorities::{Propagation, propagation};
+use mailtrust_dns::authorities::{Propagation, ServerAnswer, propagation};
 use mailtrust_dns::update::{Change, TsigKey, UpdateError, send_update};
 use mailtrust_dns::{Answer, DnssecStatus, Outcome, QueryType, Resolver};
 use serde::Serialize;
@@ -198,6 +198,20 @@ pub async fn check_visible(
     })
 }
 
+/// A server as the messages name it: `ns1.example.org (192.0.2.53:53)`.
+fn server_name(a: &ServerAnswer) -> String {
+    format!("{} ({})", a.server, a.address)
+}
+
+/// What a server served instead of the expected record: its records, or its outcome.
+fn served(a: &ServerAnswer) -> String {
+    if a.records.is_empty() {
+        a.outcome.to_string()
+    } else {
+        format!("it serves {}", a.records.join(" | "))
+    }
+}
+
 /// Checks that every authoritative server of the zone serves exactly `expected` (and nothing
 /// else) at `owner`: `None` when they all do, else why not. The validating resolver is not
 /// asked: its cache may hold the old record for a TTL, and what matters before a compromised
@@ -219,14 +233,9 @@ pub async fn check_served_everywhere(
         .find(|a| a.records.is_empty() || a.records.iter().any(|r| r != expected))
         .map(|a| Visibility::NotVisible {
             detail: format!(
-                "{} ({}) does not serve only the record ({})",
-                a.server,
-                a.address,
-                if a.records.is_empty() {
-                    a.outcome.to_string()
-                } else {
-                    format!("it serves {}", a.records.join(" | "))
-                }
+                "{} does not serve only the record ({})",
+                server_name(a),
+                served(a)
             ),
         }))
 }
@@ -246,27 +255,16 @@ fn unreachable(auth: &Propagation) -> Option<Visibility> {
         .find(|a| !a.outcome.is_answer())
         .map(|a| Visibility::Unreachable {
             detail: format!(
-                "{} ({}) gave no answer: {}",
-                a.server,
-                a.address,
+                "{} gave no answer: {}",
+                server_name(a),
                 a.detail.clone().unwrap_or_else(|| a.outcome.to_string())
             ),
         })
 }
 
 fn judge(auth: &Propagation, answer: &Answer, expected: &str) -> Visibility {
-    if let Some(p) = &auth.problem {
-        return Visibility::Unreachable { detail: p.clone() };
-    }
-    if let Some(a) = auth.answers.iter().find(|a| !a.outcome.is_answer()) {
-        return Visibility::Unreachable {
-            detail: format!(
-                "{} ({}) gave no answer: {}",
-                a.server,
-                a.address,
-                a.detail.clone().unwrap_or_else(|| a.outcome.to_string())
-            ),
-        };
+    if let Some(v) = unreachable(auth) {
+        return v;
     }
     if let Some(a) = auth
         .answers
@@ -275,14 +273,9 @@ fn judge(auth: &Propagation, answer: &Answer, expected: &str) -> Visibility {
     {
         return Visibility::NotVisible {
             detail: format!(
-                "{} ({}) does not serve the record yet ({})",
-                a.server,
-                a.address,
-                if a.records.is_empty() {
-                    a.outcome.to_string()
-                } else {
-                    format!("it serves {}", a.records.join(" | "))
-                }
+                "{} does not serve the record yet ({})",
+                server_name(a),
+                served(a)
             ),
         };
     }
