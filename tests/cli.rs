@@ -353,20 +353,10 @@ fn keys_backup_and_restore_never_undo_history_silently() {
 /// row: `keys publish` refuses, naming the key, instead of publishing it (issue 10).
 #[test]
 fn keys_publish_refuses_a_public_key_swapped_in_the_store() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let kek = d.join("kek");
-    write_kek(&kek, [3u8; 32]);
-    let store = d.join("keys.db");
-    let (s, k) = (
-        store.to_string_lossy().to_string(),
-        kek.to_string_lossy().to_string(),
-    );
-    let keys = |args: &[&str]| {
-        let mut all = vec!["keys", "--store", &s, "--kek-file", &k];
-        all.extend_from_slice(args);
-        run(&all)
-    };
+    let st = keys_ops::Store::new();
+    let store = st.path("keys.db");
+    let s = store.to_string_lossy().to_string();
+    let keys = |args: &[&str]| st.run(args);
     for sel in ["s1", "s2"] {
         let (code, out, err) = keys(&[
             "generate",
